@@ -1,0 +1,34 @@
+// Logging setup: spdlog, one named logger per module ("gatehouse.inbound", ...), console and a
+// rotating file in the data directory, async with a blocking overflow policy so mail log lines
+// are never dropped. Line convention: "<queue-or-session-id>: <event> key=value ...".
+// Never log message bodies, passwords or AUTH payloads.
+#pragma once
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace spdlog { class logger; }
+
+namespace gatehouse::core::log {
+
+struct Options {
+  std::optional<std::filesystem::path> file;  // rotating file; none = console only
+  bool console = true;
+  std::string level = "info";
+  std::size_t max_file_size = 10 * 1024 * 1024;
+  std::size_t max_files = 5;
+};
+
+// Safe to call once at startup; later calls replace the sinks.
+void init(const Options& opts);
+// Returns the module's logger, creating it on first use with the current sinks.
+std::shared_ptr<spdlog::logger> get(std::string_view module);
+// Changes the level of every logger ("trace","debug","info","warn","error","critical","off").
+bool set_level(std::string_view level);
+bool is_valid_level(std::string_view level);
+void flush();
+void shutdown();
+
+}  // namespace gatehouse::core::log
