@@ -1,0 +1,85 @@
+// The immutable Settings snapshot the engine reads, and the typed registry of setting keys
+// (dotted names, each with a type, a documented default and a validator).
+// A snapshot is built from the database rows in one step and published atomically
+// (architecture.md §4 "Settings reach code as a snapshot").
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gatehouse/core/error.hpp"
+#include "gatehouse/core/ipnet.hpp"
+
+namespace gatehouse::config {
+
+struct LocalDomain {
+  std::string name;              // lower-case, no trailing dot
+  core::HostPort mail_server;    // downstream server that receives this domain's mail
+  std::string bind_ip;           // "" = any
+  std::string smtp_hostname;     // "" = the global smtp.hostname
+};
+
+struct Settings {
+  std::uint64_t generation = 0;
+
+  // smtp.*
+  std::vector<core::HostPort> smtp_listen;  // smtp.listen
+  std::string smtp_hostname;                // smtp.hostname ("" = system host name)
+  std::uint64_t smtp_max_message_size = 26'214'400;
+  std::uint64_t smtp_max_recipients = 100;
+  std::uint64_t smtp_max_line_length = 2048;
+  std::uint64_t smtp_max_errors = 10;
+  std::chrono::seconds smtp_command_timeout{300};
+  std::chrono::seconds smtp_data_timeout{180};
+  std::uint64_t smtp_max_connections = 2000;
+  std::uint64_t smtp_max_connections_per_ip = 50;
+  std::chrono::seconds smtp_shutdown_grace{10};
+
+  // dns.*
+  std::vector<std::string> dns_servers;  // "ip[:port]"; empty = system resolvers
+
+  // delivery.*
+  std::uint64_t delivery_mx_port = 25;
+  std::uint64_t delivery_max_connections_per_destination = 20;
+  std::chrono::seconds delivery_retry_min{60};
+  std::chrono::seconds delivery_retry_max{3600};
+  std::chrono::seconds delivery_max_queue_lifetime{5 * 24 * 3600};
+  std::chrono::seconds delivery_connect_timeout{30};
+  std::chrono::seconds delivery_command_timeout{300};
+
+  // log.*
+  std::string log_level = "info";
+
+  // tables
+  std::vector<LocalDomain> domains;       // sorted by name
+  std::vector<core::Cidr> relay_networks;
+
+  // The local domain that `domain` (lower-case) belongs to, exact match; nullptr if none.
+  const LocalDomain* find_domain(std::string_view domain) const;
+  bool relay_allowed(const core::IpAddress& client) const;
+};
+
+using SettingsPtr = std::shared_ptr<const Settings>;
+
+enum class SettingType { string, uint, seconds, listen_list, server_list, log_level };
+
+struct SettingDef {
+  std::string_view key;
+  SettingType type;
+  std::string_view default_value;  // as text, the way `config get` prints it
+  std::string_view description;    // one line, for `config list --help` and docs
+  std::uint64_t min = 0, max = 0;  // for uint/seconds
+};
+
+// Every known key, in display order.
+const std::vector<SettingDef>& setting_defs();
+const SettingDef* find_setting(std::string_view key);
+// Checks a value for a key; the error names the key and the reason.
+Status validate_setting(std::string_view key, std::string_view value);
+// Applies a validated value to a Settings object under construction.
+Status apply_setting(Settings& s, std::string_view key, std::string_view value);
+
+}  // namespace gatehouse::config
