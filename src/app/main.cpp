@@ -1,12 +1,289 @@
-// gatehouse: composition root and command line (placeholder until the modules land).
+// gatehouse: the composition root and the command line.
+//   gatehouse [--data-dir DIR] run
+//   gatehouse [--data-dir DIR] config get KEY | set KEY VALUE | unset KEY | list
+//   gatehouse [--data-dir DIR] domain add NAME --mail-server HOST:PORT [--bind-ip IP] [--smtp-hostname FQDN]
+//   gatehouse [--data-dir DIR] domain remove NAME | list
+//   gatehouse [--data-dir DIR] relay allow CIDR | remove CIDR | list
+// --data-dir may also come from GATEHOUSE_DATA_DIR. Every command exits non-zero with a
+// one-line reason on bad input. Configuration commands write the SQLite database directly; a
+// running server notices the commit within a second (config::Watcher).
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
+#include <filesystem>
+#include <fmt/format.h>
+#include <iostream>
+#include <optional>
+#include <spdlog/spdlog.h>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
 
-int main(int argc, char** argv) {
-  if (argc > 1 && std::strcmp(argv[1], "--version") == 0) {
-    std::puts("gatehouse 0.1.0");
+#include "gatehouse/config/store.hpp"
+#include "gatehouse/core/fs.hpp"
+#include "gatehouse/core/log.hpp"
+#include "gatehouse/delivery/delivery.hpp"
+#include "gatehouse/inbound/server.hpp"
+#include "gatehouse/queue/queue.hpp"
+#include "service_host.hpp"
+
+namespace fsys = std::filesystem;
+using namespace gatehouse;
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: gatehouse [--data-dir DIR] COMMAND ...
+
+commands:
+  run                                   run the gateway in the foreground
+  config get KEY | set KEY VALUE | unset KEY | list
+  domain add NAME --mail-server HOST:PORT [--bind-ip IP] [--smtp-hostname FQDN]
+  domain remove NAME | list
+  relay allow CIDR | remove CIDR | list
+  service install | uninstall | run     (Windows service control)
+  --version
+
+The data directory defaults to $GATEHOUSE_DATA_DIR, else )"
+#ifdef _WIN32
+                                "%ProgramData%\\Gatehouse"
+#else
+                                "/var/lib/gatehouse"
+#endif
+                                R"(.
+)";
+
+int fail(const std::string& msg) {
+  std::fprintf(stderr, "gatehouse: error: %s\n", msg.c_str());
+  return 1;
+}
+
+int usage_error(const std::string& msg) {
+  std::fprintf(stderr, "gatehouse: error: %s\n(run 'gatehouse --help' for usage)\n", msg.c_str());
+  return 2;
+}
+
+fsys::path default_data_dir() {
+  if (const char* env = std::getenv("GATEHOUSE_DATA_DIR"); env && *env) return env;
+#ifdef _WIN32
+  if (const char* pd = std::getenv("ProgramData"); pd && *pd) return fsys::path(pd) / "Gatehouse";
+  return "C:\\ProgramData\\Gatehouse";
+#else
+  return "/var/lib/gatehouse";
+#endif
+}
+
+Expected<std::unique_ptr<config::Store>> open_store(const fsys::path& data_dir) {
+  if (auto st = core::fs::ensure_dir(data_dir); !st) return st.error();
+  return config::Store::open(data_dir / "gatehouse.db");
+}
+
+int print_status(const Status& st) {
+  if (!st) return fail(st.error().message);
+  return 0;
+}
+
+// --- config / domain / relay ---------------------------------------------------------------
+
+int cmd_config(config::Store& store, const std::vector<std::string>& a) {
+  if (a.empty()) return usage_error("config: expected get, set, unset or list");
+  const auto& verb = a[0];
+  if (verb == "get" && a.size() == 2) {
+    auto v = store.get(a[1]);
+    if (!v) return fail(v.error().message);
+    std::printf("%s\n", v->c_str());
     return 0;
   }
-  std::fputs("usage: gatehouse [--data-dir DIR] <command> ...\n", stderr);
-  return 2;
+  if (verb == "set" && a.size() == 3) return print_status(store.set(a[1], a[2]));
+  if (verb == "unset" && a.size() == 2) return print_status(store.unset(a[1]));
+  if (verb == "list" && a.size() == 1) {
+    auto rows = store.list();
+    if (!rows) return fail(rows.error().message);
+    for (auto& r : *rows)
+      std::printf("%s = %s%s\n", r.key.c_str(), r.value.c_str(), r.is_default ? "  (default)" : "");
+    return 0;
+  }
+  return usage_error("config: expected 'get KEY', 'set KEY VALUE', 'unset KEY' or 'list'");
+}
+
+int cmd_domain(config::Store& store, const std::vector<std::string>& a) {
+  if (a.empty()) return usage_error("domain: expected add, remove or list");
+  const auto& verb = a[0];
+  if (verb == "add") {
+    if (a.size() < 2 || a[1].rfind("--", 0) == 0) return usage_error("domain add: expected a domain name");
+    config::LocalDomain d;
+    d.name = a[1];
+    std::optional<std::string> server;
+    for (std::size_t i = 2; i < a.size(); ++i) {
+      auto need = [&](const char* opt) -> std::optional<std::string> {
+        if (i + 1 >= a.size()) return std::nullopt;
+        (void)opt;
+        return a[++i];
+      };
+      const auto& opt = a[i];
+      std::optional<std::string> v;
+      if (opt == "--mail-server" || opt == "--bind-ip" || opt == "--smtp-hostname") {
+        v = need(opt.c_str());
+        if (!v) return usage_error(fmt::format("domain add: {} needs a value", opt));
+      } else {
+        return usage_error(fmt::format("domain add: unknown option '{}'", opt));
+      }
+      if (opt == "--mail-server") server = *v;
+      else if (opt == "--bind-ip") d.bind_ip = *v;
+      else d.smtp_hostname = *v;
+    }
+    if (!server) return usage_error("domain add: --mail-server HOST:PORT is required");
+    auto hp = core::HostPort::parse(*server);
+    if (!hp) return fail(fmt::format("--mail-server '{}': {}", *server, hp.error().message));
+    d.mail_server = *hp;
+    return print_status(store.add_domain(d));
+  }
+  if (verb == "remove" && a.size() == 2) return print_status(store.remove_domain(a[1]));
+  if (verb == "list" && a.size() == 1) {
+    auto ds = store.list_domains();
+    if (!ds) return fail(ds.error().message);
+    for (auto& d : *ds)
+      std::printf("%s mail-server=%s bind-ip=%s smtp-hostname=%s\n", d.name.c_str(),
+                  d.mail_server.to_string().c_str(), d.bind_ip.empty() ? "-" : d.bind_ip.c_str(),
+                  d.smtp_hostname.empty() ? "-" : d.smtp_hostname.c_str());
+    return 0;
+  }
+  return usage_error("domain: expected 'add NAME --mail-server HOST:PORT ...', 'remove NAME' or 'list'");
+}
+
+int cmd_relay(config::Store& store, const std::vector<std::string>& a) {
+  if (a.size() == 2 && a[0] == "allow") return print_status(store.relay_allow(a[1]));
+  if (a.size() == 2 && a[0] == "remove") return print_status(store.relay_remove(a[1]));
+  if (a.size() == 1 && a[0] == "list") {
+    auto ns = store.relay_list();
+    if (!ns) return fail(ns.error().message);
+    for (auto& n : *ns) std::printf("%s\n", n.to_string().c_str());
+    return 0;
+  }
+  return usage_error("relay: expected 'allow CIDR', 'remove CIDR' or 'list'");
+}
+
+// --- run -----------------------------------------------------------------------------------
+
+int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
+  if (auto st = core::fs::ensure_dir(data_dir / "log"); !st) return fail(st.error().message);
+  core::log::Options lo;
+  lo.file = data_dir / "log" / "gatehouse.log";
+  core::log::init(lo);
+  auto log = core::log::get("app");
+
+  auto store = open_store(data_dir);
+  if (!store) return fail(store.error().message);
+  auto first = (*store)->load_settings(1);
+  if (!first) return fail(first.error().message);
+  store->reset();  // the Watcher keeps its own connection
+  core::log::set_level((*first)->log_level);
+
+  config::Publisher pub(*first);
+  pub.subscribe([log](const config::SettingsPtr& s) {
+    core::log::set_level(s->log_level);
+    log->info("settings-published generation={}", s->generation);
+  });
+  config::Watcher watcher(data_dir / "gatehouse.db", pub);
+  watcher.reload_now();  // closes the gap between load_settings(1) and the watcher's first poll
+
+  queue::Options qo;
+  qo.dir = data_dir / "spool";
+  auto q = queue::Queue::open(qo);
+  if (!q) return fail(q.error().message);
+
+  boost::asio::io_context ioc;
+  auto server = std::make_unique<inbound::Server>(ioc, pub, **q);
+  auto errors = server->start();
+  auto bound = server->listening();
+  if (bound.empty()) {
+    std::string why = errors.empty() ? "smtp.listen is empty" : errors.front();
+    log->critical("start-failed reason=\"no SMTP listener could be opened: {}\"", why);
+    return fail("no SMTP listener could be opened: " + why);
+  }
+  for (auto& b : bound) std::printf("gatehouse: listening for SMTP on %s\n", b.c_str());
+  std::fflush(stdout);
+  auto deliv = std::make_unique<delivery::Delivery>(ioc, pub, **q);
+  deliv->start();
+  log->info("started data_dir={} pid={}", data_dir.string(), ::getpid());
+
+  bool stopping = false;
+  auto begin_stop = [&] {
+    if (stopping) {
+      log->warn("second stop request: stopping now");
+      ioc.stop();
+      return;
+    }
+    stopping = true;
+    auto grace = pub.current()->smtp_shutdown_grace;
+    log->info("stopping grace={}s", grace.count());
+    server->shutdown(grace, [&] { deliv->stop([&] { ioc.stop(); }); });
+  };
+  host_stop.bind(ioc, begin_stop, [&] {
+    log->info("reload requested (SIGHUP)");
+    watcher.reload_now();
+  });
+
+  unsigned n = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < n; ++i) threads.emplace_back([&] { ioc.run(); });
+  ioc.run();
+  for (auto& t : threads) t.join();
+  host_stop.unbind();
+  deliv.reset();
+  server.reset();
+  q->reset();  // drains pending writes, syncs, closes the spool
+  log->info("stopped");
+  core::log::shutdown();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::optional<fsys::path> data_dir;
+  std::size_t i = 0;
+  for (; i < args.size(); ++i) {
+    if (args[i] == "--data-dir") {
+      if (i + 1 >= args.size()) return usage_error("--data-dir needs a directory");
+      data_dir = args[++i];
+    } else if (args[i].rfind("--data-dir=", 0) == 0) {
+      data_dir = args[i].substr(11);
+    } else if (args[i] == "--version") {
+      std::puts("gatehouse 0.1.0");
+      return 0;
+    } else if (args[i] == "--help" || args[i] == "-h" || args[i] == "help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else {
+      break;
+    }
+  }
+  if (i >= args.size()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  auto dir = data_dir.value_or(default_data_dir());
+  std::string cmd = args[i];
+  std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+  try {
+    if (cmd == "run") {
+      if (!rest.empty()) return usage_error("run takes no arguments");
+      app::ForegroundHost host;
+      return host.run([&](app::StopSignal& stop) { return cmd_run(dir, stop); });
+    }
+    if (cmd == "service") return app::service_command(rest, [&](app::StopSignal& stop) { return cmd_run(dir, stop); });
+    if (cmd == "config" || cmd == "domain" || cmd == "relay") {
+      auto store = open_store(dir);
+      if (!store) return fail(store.error().message);
+      if (cmd == "config") return cmd_config(**store, rest);
+      if (cmd == "domain") return cmd_domain(**store, rest);
+      return cmd_relay(**store, rest);
+    }
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  return usage_error(fmt::format("unknown command '{}'", cmd));
 }

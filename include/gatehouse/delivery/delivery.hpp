@@ -1,0 +1,33 @@
+// Delivery driver: takes due messages from the queue, groups their pending recipients by
+// destination, and delivers them over SMTP (PIPELINING when offered) with a bounded number of
+// connections per destination and connection reuse. Results go back to the queue per recipient:
+// 2xx delivered; 4xx or connection failure deferred with backoff; 5xx failed (recorded and
+// logged; the bounce message is issue "Outbound delivery").
+#pragma once
+#include <functional>
+#include <memory>
+
+namespace boost::asio { class io_context; }
+namespace gatehouse::config { class Publisher; }
+namespace gatehouse::queue { class Queue; }
+
+namespace gatehouse::delivery {
+
+class Delivery {
+ public:
+  Delivery(boost::asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue);
+  ~Delivery();
+  Delivery(const Delivery&) = delete;
+  Delivery& operator=(const Delivery&) = delete;
+
+  void start();
+  // Stops taking work and closes connections; in-flight attempts end as deferred (the queue
+  // keeps them). `done` runs when every worker has ended.
+  void stop(std::function<void()> done);
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace gatehouse::delivery

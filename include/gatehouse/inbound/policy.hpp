@@ -1,0 +1,40 @@
+// Inbound accept policy (pure): who may send to which recipient (no open relay), and the
+// Received: header we prepend (RFC 5321 §4.4, RFC 3848 "with" keywords).
+#pragma once
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "gatehouse/config/settings.hpp"
+#include "gatehouse/core/ipnet.hpp"
+#include "gatehouse/smtp/reply.hpp"
+#include "gatehouse/smtp/server_session.hpp"
+
+namespace gatehouse::inbound {
+
+// RCPT TO decision. A recipient in one of our local domains is accepted from anyone; any other
+// recipient only from a relay-allowed network (or, later, an authenticated client); otherwise
+// 554 5.7.1 relaying denied.
+struct RelayContext {
+  core::IpAddress client;
+  bool authenticated = false;
+};
+smtp::Reply check_recipient(const config::Settings& s, const RelayContext& ctx, const smtp::Recipient& r);
+
+struct ReceivedInfo {
+  std::string helo;        // client's HELO/EHLO argument
+  std::string client_ip;
+  std::string by_host;     // our host name
+  std::string queue_id;
+  std::string protocol;    // "SMTP", "ESMTP", "ESMTPS", "UTF8SMTP"...
+  std::string for_rcpt;    // set when the message has exactly one recipient
+  std::string tls;         // e.g. "version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384"; "" without TLS
+  std::chrono::system_clock::time_point when;
+};
+// The complete header field, folded, CRLF-terminated. Untrusted parts are sanitised so the
+// client cannot inject header lines.
+std::string received_header(const ReceivedInfo& info);
+// RFC 5322 date-time in UTC, e.g. "Mon, 23 Nov 2026 11:12:41 +0000".
+std::string rfc5322_date(std::chrono::system_clock::time_point t);
+
+}  // namespace gatehouse::inbound

@@ -1,0 +1,40 @@
+// Inbound SMTP server driver: listeners from the settings snapshot (re-bound when smtp.listen
+// changes), one coroutine per connection on its own strand driving smtp::ServerSession,
+// connection limits, relay policy, hand-off to the queue with group commit.
+// Asio stays in the .cpp; this header only forward-declares io_context.
+#pragma once
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace boost::asio { class io_context; }
+
+namespace gatehouse::config { class Publisher; }
+namespace gatehouse::queue { class Queue; }
+
+namespace gatehouse::inbound {
+
+class Server {
+ public:
+  Server(boost::asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds every smtp.listen address. Returns the addresses that failed (with reasons); the
+  // caller decides whether that is fatal (it is at start-up when nothing could be bound).
+  std::vector<std::string> start();
+  std::vector<std::string> listening() const;  // "ip:port" of bound listeners
+  // Stops accepting, tells idle sessions 421 4.3.2, lets busy sessions finish until `grace`,
+  // then closes the rest. `done` runs when no session is left.
+  void shutdown(std::chrono::seconds grace, std::function<void()> done);
+  std::size_t sessions() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace gatehouse::inbound

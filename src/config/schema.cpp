@@ -1,0 +1,83 @@
+// Schema migrations for the configuration database, tracked with PRAGMA user_version.
+// Migration N (1-based) is kMigrations[N-1]. Each runs in its own BEGIN IMMEDIATE transaction
+// together with the user_version bump, so a crash leaves the database at N-1 or N, never between;
+// two processes opening at once serialize on the write lock and the second one skips what the
+// first applied. Must not: change a released migration, write default rows (defaults live in
+// the registry in settings.cpp), or touch tables of another module except to create them.
+//
+// Table ownership (architecture.md §2): config runs the migrations for every table, but each
+// table has exactly one writing module, named in a comment in its CREATE statement. The comment
+// is kept by SQLite, so `.schema` in the sqlite3 shell shows it to whoever hand-edits the file.
+#include "schema.hpp"
+
+#include <fmt/format.h>
+#include <iterator>
+#include <spdlog/spdlog.h>
+
+#include "gatehouse/core/log.hpp"
+#include "sqlite.hpp"
+
+namespace gatehouse::config::schema {
+namespace {
+
+constexpr const char* kMigrations[] = {
+    // 1: settings, local domains, relay networks.
+    R"sql(
+CREATE TABLE settings(          -- writer: config (config::Store::set/unset, on behalf of service)
+  key   TEXT PRIMARY KEY,       -- a registry key, e.g. smtp.max_recipients
+  value TEXT NOT NULL           -- canonical text; absent row = registry default
+) STRICT;
+CREATE TABLE domains(           -- writer: config (config::Store::add_domain/remove_domain, on behalf of service)
+  name          TEXT PRIMARY KEY,           -- lower-case, no trailing dot
+  mail_server   TEXT NOT NULL,              -- host:port or [v6]:port of the downstream server
+  bind_ip       TEXT NOT NULL DEFAULT '',   -- source IP for deliveries to it; '' = any
+  smtp_hostname TEXT NOT NULL DEFAULT ''    -- HELO name towards it; '' = smtp.hostname
+) STRICT;
+CREATE TABLE relay_networks(    -- writer: config (config::Store::relay_allow/relay_remove, on behalf of service)
+  cidr TEXT PRIMARY KEY         -- normalized network/prefix, host bits zero
+) STRICT;
+)sql",
+};
+
+Expected<int> user_version(sqlite3* db) {
+  sql::Stmt st(db, "PRAGMA user_version");
+  if (!st.prepared() || st.step() != SQLITE_ROW) return sql::db_error(db, "reading the schema version");
+  return static_cast<int>(st.int64(0));
+}
+
+Error too_new(const std::filesystem::path& path, int version) {
+  return make_error(fmt::format(
+      "config database '{}' has schema version {}, but this gatehouse only knows up to version {}; "
+      "it was written by a newer release (upgrade gatehouse or restore an older database)",
+      path.string(), version, latest_version()));
+}
+
+}  // namespace
+
+int latest_version() { return static_cast<int>(std::size(kMigrations)); }
+
+Expected<int> migrate(sqlite3* db, const std::filesystem::path& path) {
+  auto current = user_version(db);
+  if (!current) return current.error();
+  if (*current > latest_version()) return too_new(path, *current);
+  while (*current < latest_version()) {
+    sql::Txn txn(db);
+    if (auto r = txn.begin(true); !r) return r.error();
+    // Re-read under the write lock: another process may have migrated meanwhile.
+    current = user_version(db);
+    if (!current) return current.error();
+    if (*current > latest_version()) return too_new(path, *current);
+    if (*current == latest_version()) break;  // Txn rolls back the empty transaction
+    const int next = *current + 1;
+    if (auto r = sql::exec(db, kMigrations[next - 1], fmt::format("applying schema migration {}", next)); !r)
+      return r.error();
+    if (auto r = sql::exec(db, fmt::format("PRAGMA user_version = {}", next).c_str(), "setting the schema version"); !r)
+      return r.error();
+    if (auto r = txn.commit(); !r) return r.error();
+    core::log::get("config")->info("schema_migrated db={} version={}", path.string(), next);
+    current = next;
+  }
+  return *current;
+}
+
+}  // namespace gatehouse::config::schema

@@ -1,0 +1,193 @@
+// Unit tests for the setting registry, value validation/normalization, name rules and the
+// snapshot lookups. Pure: no database, no files, no clock.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "detail.hpp"
+#include "gatehouse/config/settings.hpp"
+
+using namespace gatehouse;
+using namespace gatehouse::config;
+
+namespace {
+
+std::string error_of(const Status& s) { return s ? std::string() : s.error().message; }
+
+bool contains(const std::string& hay, std::string_view needle) { return hay.find(needle) != std::string::npos; }
+
+}  // namespace
+
+TEST(Registry, KeysInDisplayOrderAndUnique) {
+  std::vector<std::string_view> keys;
+  for (const auto& d : setting_defs()) keys.push_back(d.key);
+  const std::vector<std::string_view> expected = {
+      "smtp.listen", "smtp.hostname", "smtp.max_message_size", "smtp.max_recipients",
+      "smtp.max_line_length", "smtp.max_errors", "smtp.command_timeout", "smtp.data_timeout",
+      "smtp.max_connections", "smtp.max_connections_per_ip", "smtp.shutdown_grace", "dns.servers",
+      "delivery.mx_port", "delivery.max_connections_per_destination", "delivery.retry_min",
+      "delivery.retry_max", "delivery.max_queue_lifetime", "delivery.connect_timeout",
+      "delivery.command_timeout", "log.level"};
+  EXPECT_EQ(keys, expected);
+  for (const auto& d : setting_defs()) {
+    EXPECT_FALSE(d.description.empty()) << d.key;
+    EXPECT_EQ(d.description.find('\n'), std::string_view::npos) << d.key;
+    EXPECT_EQ(find_setting(d.key), &d) << d.key;
+    if (d.type == SettingType::uint || d.type == SettingType::seconds) {
+      EXPECT_LE(d.min, d.max) << d.key;
+    }
+  }
+  EXPECT_EQ(find_setting("smtp.foo"), nullptr);
+}
+
+TEST(Registry, DefaultsValidateAndAreCanonical) {
+  for (const auto& d : setting_defs()) {
+    EXPECT_TRUE(validate_setting(d.key, d.default_value)) << d.key;
+    auto canon = detail::normalize_setting(d.key, d.default_value);
+    ASSERT_TRUE(canon) << d.key;
+    EXPECT_EQ(*canon, d.default_value) << d.key;
+  }
+}
+
+TEST(Registry, DefaultsMatchStructInitializers) {
+  const Settings& d = detail::default_settings();
+  const Settings s;  // in-class initializers
+  ASSERT_EQ(d.smtp_listen.size(), 2u);
+  EXPECT_EQ(d.smtp_listen[0].to_string(), "0.0.0.0:25");
+  EXPECT_EQ(d.smtp_listen[1].to_string(), "[::]:25");
+  EXPECT_EQ(d.smtp_hostname, s.smtp_hostname);
+  EXPECT_EQ(d.smtp_max_message_size, s.smtp_max_message_size);
+  EXPECT_EQ(d.smtp_max_recipients, s.smtp_max_recipients);
+  EXPECT_EQ(d.smtp_max_line_length, s.smtp_max_line_length);
+  EXPECT_EQ(d.smtp_max_errors, s.smtp_max_errors);
+  EXPECT_EQ(d.smtp_command_timeout, s.smtp_command_timeout);
+  EXPECT_EQ(d.smtp_data_timeout, s.smtp_data_timeout);
+  EXPECT_EQ(d.smtp_max_connections, s.smtp_max_connections);
+  EXPECT_EQ(d.smtp_max_connections_per_ip, s.smtp_max_connections_per_ip);
+  EXPECT_EQ(d.smtp_shutdown_grace, s.smtp_shutdown_grace);
+  EXPECT_EQ(d.dns_servers, s.dns_servers);
+  EXPECT_EQ(d.delivery_mx_port, s.delivery_mx_port);
+  EXPECT_EQ(d.delivery_max_connections_per_destination, s.delivery_max_connections_per_destination);
+  EXPECT_EQ(d.delivery_retry_min, s.delivery_retry_min);
+  EXPECT_EQ(d.delivery_retry_max, s.delivery_retry_max);
+  EXPECT_EQ(d.delivery_max_queue_lifetime, s.delivery_max_queue_lifetime);
+  EXPECT_EQ(d.delivery_connect_timeout, s.delivery_connect_timeout);
+  EXPECT_EQ(d.delivery_command_timeout, s.delivery_command_timeout);
+  EXPECT_EQ(d.log_level, s.log_level);
+  EXPECT_TRUE(detail::check_consistency(d));
+}
+
+TEST(Validate, UnknownKey) {
+  EXPECT_EQ(error_of(validate_setting("smtp.foo", "1")), "unknown setting 'smtp.foo'");
+  Settings s;
+  EXPECT_EQ(error_of(apply_setting(s, "smtp.foo", "1")), "unknown setting 'smtp.foo'");
+}
+
+TEST(Validate, NumbersNameKeyRangeAndValue) {
+  EXPECT_EQ(error_of(validate_setting("smtp.max_recipients", "abc")),
+            "smtp.max_recipients: must be a whole number from 1 to 100000, got 'abc'");
+  EXPECT_EQ(error_of(validate_setting("smtp.max_recipients", "0")),
+            "smtp.max_recipients: must be a whole number from 1 to 100000, got '0'");
+  EXPECT_EQ(error_of(validate_setting("smtp.max_recipients", "100001")),
+            "smtp.max_recipients: must be a whole number from 1 to 100000, got '100001'");
+  EXPECT_EQ(error_of(validate_setting("smtp.command_timeout", "5m")),
+            "smtp.command_timeout: must be a whole number of seconds from 1 to 3600, got '5m'");
+  for (auto bad : {"-1", "+5", "1.5", "", " ", "1e3", "99999999999999999999999"})
+    EXPECT_TRUE(contains(error_of(validate_setting("smtp.max_errors", bad)), "smtp.max_errors: ")) << bad;
+  EXPECT_TRUE(validate_setting("smtp.max_message_size", "2147483648"));
+  EXPECT_FALSE(validate_setting("smtp.max_message_size", "2147483649"));
+  EXPECT_FALSE(validate_setting("smtp.max_message_size", "1023"));
+  EXPECT_FALSE(validate_setting("delivery.mx_port", "65536"));
+  EXPECT_TRUE(validate_setting("smtp.shutdown_grace", "0"));
+  EXPECT_EQ(*detail::normalize_setting("smtp.max_recipients", " 0100 "), "100");
+  // A value with a newline is quoted on one line.
+  auto nl = error_of(validate_setting("smtp.max_recipients", "1\n2"));
+  EXPECT_EQ(nl.find('\n'), std::string::npos);
+  EXPECT_TRUE(contains(nl, "'1\\x0a2'")) << nl;
+}
+
+TEST(Validate, ListenList) {
+  EXPECT_EQ(*detail::normalize_setting("smtp.listen", " 127.0.0.1:2525 , [0:0::0]:25 "), "127.0.0.1:2525,[::]:25");
+  for (auto bad : {"localhost:25", "0.0.0.0", "0.0.0.0:0", "0.0.0.0:99999", "::1:25", "", ",", "1.2.3.4:25,x"}) {
+    auto e = error_of(validate_setting("smtp.listen", bad));
+    EXPECT_TRUE(e.starts_with("smtp.listen: ")) << bad << " -> " << e;
+  }
+  EXPECT_EQ(error_of(validate_setting("smtp.listen", "localhost:25")),
+            "smtp.listen: entry 'localhost:25' must be an IP address with a port, like 0.0.0.0:25 or [::]:25");
+  EXPECT_EQ(error_of(validate_setting("smtp.listen", "1.2.3.4:25,1.2.3.4:25")), "smtp.listen: 1.2.3.4:25 is listed twice");
+  Settings s;
+  ASSERT_TRUE(apply_setting(s, "smtp.listen", "[::1]:2525,192.0.2.1:25"));
+  ASSERT_EQ(s.smtp_listen.size(), 2u);
+  EXPECT_EQ(s.smtp_listen[0].host, "::1");
+  EXPECT_EQ(s.smtp_listen[0].port, 2525);
+  EXPECT_EQ(s.smtp_listen[1].host, "192.0.2.1");
+}
+
+TEST(Validate, DnsServers) {
+  EXPECT_EQ(*detail::normalize_setting("dns.servers", ""), "");
+  EXPECT_EQ(*detail::normalize_setting("dns.servers", "192.0.2.53, 192.0.2.54:5353,2001:db8::53,[2001:DB8::54]:53"),
+            "192.0.2.53,192.0.2.54:5353,2001:db8::53,[2001:db8::54]:53");
+  for (auto bad : {"dns.example", "dns.example:53", "192.0.2.1:0", "[192.0.2.300]:53", "1.1.1.1,1.1.1.1"}) {
+    auto e = error_of(validate_setting("dns.servers", bad));
+    EXPECT_TRUE(e.starts_with("dns.servers: ")) << bad << " -> " << e;
+  }
+  Settings s;
+  ASSERT_TRUE(apply_setting(s, "dns.servers", "192.0.2.53,[2001:db8::1]:53"));
+  EXPECT_EQ(s.dns_servers, (std::vector<std::string>{"192.0.2.53", "[2001:db8::1]:53"}));
+}
+
+TEST(Validate, LogLevelAndHostname) {
+  EXPECT_EQ(error_of(validate_setting("log.level", "loud")),
+            "log.level: must be one of trace, debug, info, warn, error, critical, off, got 'loud'");
+  EXPECT_EQ(*detail::normalize_setting("log.level", "DEBUG"), "debug");
+  EXPECT_TRUE(validate_setting("smtp.hostname", ""));
+  EXPECT_EQ(*detail::normalize_setting("smtp.hostname", "Gate.Example.COM."), "gate.example.com");
+  EXPECT_TRUE(validate_setting("smtp.hostname", "gate"));
+  auto e = error_of(validate_setting("smtp.hostname", "ex ample"));
+  EXPECT_TRUE(e.starts_with("smtp.hostname: 'ex ample': not a valid host name")) << e;
+  EXPECT_TRUE(contains(error_of(validate_setting("smtp.hostname", "192.0.2.1")), "IP address")) ;
+  EXPECT_FALSE(validate_setting("smtp.hostname", "-bad.example"));
+  EXPECT_FALSE(validate_setting("smtp.hostname", "under_score.example"));
+}
+
+TEST(Validate, EveryKeyRejectsGarbageNamingTheKey) {
+  for (const auto& d : setting_defs()) {
+    if (d.type == SettingType::server_list) continue;  // checked above; "" is valid there
+    auto e = error_of(validate_setting(d.key, "not valid!"));
+    EXPECT_TRUE(e.starts_with(std::string(d.key) + ": ")) << d.key << " -> " << e;
+  }
+  EXPECT_TRUE(error_of(validate_setting("dns.servers", "not valid!")).starts_with("dns.servers: "));
+}
+
+TEST(Names, DomainRules) {
+  EXPECT_EQ(*detail::normalize_domain_name(" Example.COM. "), "example.com");
+  EXPECT_EQ(*detail::normalize_domain_name("xn--bcher-kva.example"), "xn--bcher-kva.example");
+  auto e = detail::normalize_domain_name("ex ample");
+  ASSERT_FALSE(e);
+  EXPECT_TRUE(e.error().message.starts_with("domain name 'ex ample': not a valid domain name")) << e.error().message;
+  for (auto bad : {"localhost", "", ".", "a..b", "-a.example", "a-.example", "192.0.2.1", "10.0.0", "::1",
+                   "under_score.example", "bücher.example", "example.123"})
+    EXPECT_FALSE(detail::normalize_domain_name(bad)) << bad;
+  EXPECT_FALSE(detail::normalize_domain_name(std::string(64, 'a') + ".example"));
+  EXPECT_TRUE(detail::normalize_domain_name(std::string(63, 'a') + ".example"));
+}
+
+TEST(Snapshot, FindDomainAndRelay) {
+  Settings s;
+  s.domains.push_back({"b.example", *core::HostPort::parse("mx.b.example:25"), "", ""});
+  s.domains.push_back({"a.example", *core::HostPort::parse("10.0.0.5:25"), "", ""});
+  ASSERT_NE(s.find_domain("a.example"), nullptr);
+  EXPECT_EQ(s.find_domain("a.example")->mail_server.host, "10.0.0.5");
+  EXPECT_NE(s.find_domain("b.example"), nullptr);
+  EXPECT_EQ(s.find_domain("sub.a.example"), nullptr);
+  EXPECT_EQ(s.find_domain("example"), nullptr);
+
+  EXPECT_FALSE(s.relay_allowed(*core::IpAddress::parse("10.1.2.3")));
+  s.relay_networks.push_back(*core::Cidr::parse("10.0.0.0/8"));
+  s.relay_networks.push_back(*core::Cidr::parse("2001:db8::/32"));
+  EXPECT_TRUE(s.relay_allowed(*core::IpAddress::parse("10.1.2.3")));
+  EXPECT_TRUE(s.relay_allowed(*core::IpAddress::parse("::ffff:10.1.2.3")));
+  EXPECT_TRUE(s.relay_allowed(*core::IpAddress::parse("2001:db8:1::1")));
+  EXPECT_FALSE(s.relay_allowed(*core::IpAddress::parse("192.0.2.1")));
+  EXPECT_FALSE(s.relay_allowed(*core::IpAddress::parse("2001:db9::1")));
+}

@@ -1,0 +1,578 @@
+// Delivery driver (RFC 5321 client side, RFC 2920 pipelining). Everything here runs on one
+// strand: the scheduler loop, the per-destination job queues and every SMTP client coroutine,
+// so the bookkeeping needs no locks. Strategies (after Postfix qmgr): a bounded active set,
+// per-destination job queues with a connection limit, connection reuse for several messages,
+// exponential backoff with jitter, a dead destination fails its whole queue at once.
+// Must not: lose a recipient's result (every job ends in exactly one queue update), log bodies.
+#include "gatehouse/delivery/delivery.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+#include <spdlog/spdlog.h>
+
+#include "gatehouse/config/store.hpp"
+#include "gatehouse/core/log.hpp"
+#include "gatehouse/core/strings.hpp"
+#include "gatehouse/delivery/routing.hpp"
+#include "gatehouse/net/timed_socket.hpp"
+#include "gatehouse/queue/queue.hpp"
+#include "gatehouse/smtp/reply.hpp"
+#include "gatehouse/smtp/server_session.hpp"
+
+namespace gatehouse::delivery {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+namespace {
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct MsgCtx {
+  queue::Envelope env;
+  config::SettingsPtr snap;
+  std::string body;
+  bool body_loaded = false;
+  std::string body_error;
+  std::vector<queue::RecipientUpdate> updates;
+  int pending_jobs = 0;
+};
+
+struct Job {
+  std::shared_ptr<MsgCtx> msg;
+  std::vector<std::size_t> idx;  // recipient indexes into msg->env.rcpts
+};
+
+struct Dest {
+  Route route;
+  std::deque<Job> jobs;
+  unsigned workers = 0;
+};
+
+struct Caps {
+  bool esmtp = false, pipelining = false, eightbit = false, smtputf8 = false, dsn = false;
+  std::uint64_t size = 0;
+};
+
+// An SMTP client connection with line-based reply reading.
+struct Client {
+  explicit Client(const Strand& st) : io(std::make_shared<net::TimedSocket>(st)) {}
+  std::shared_ptr<net::TimedSocket> io;
+  std::string rbuf;
+  smtp::ReplyParser parser;
+  std::string peer;  // "host[ip]:port" for logs
+  Caps caps;
+
+  awaitable<std::optional<smtp::Reply>> read_reply(std::chrono::seconds t) {
+    std::array<char, 4096> tmp;
+    for (;;) {
+      auto nl = rbuf.find('\n');
+      while (nl != std::string::npos) {
+        std::string_view line(rbuf.data(), nl);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        auto r = parser.feed_line(line);
+        rbuf.erase(0, nl + 1);
+        if (r) co_return r;
+        nl = rbuf.find('\n');
+      }
+      if (rbuf.size() > 64 * 1024) co_return std::nullopt;
+      io->arm(t);
+      auto [ec, n] = co_await io->sock.async_read_some(asio::buffer(tmp), kTuple);
+      if (ec) co_return std::nullopt;
+      rbuf.append(tmp.data(), n);
+    }
+  }
+
+  awaitable<bool> write(const std::string& data, std::chrono::seconds t) {
+    io->arm(t);
+    auto [ec, n] = co_await asio::async_write(io->sock, asio::buffer(data), kTuple);
+    (void)n;
+    co_return !ec;
+  }
+};
+
+smtp::Reply local_reply(int code, smtp::EnhancedCode e, std::string text) { return smtp::Reply{code, e, std::move(text)}; }
+
+std::string xtext(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c < 33 || c > 126 || c == '+' || c == '=') out += fmt::format("+{:02X}", c);
+    else out.push_back(static_cast<char>(c));
+  }
+  return out;
+}
+
+}  // namespace
+
+struct Delivery::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& i, config::Publisher& p, queue::Queue& qq)
+      : ioc(i), pub(p), q(qq), st(asio::make_strand(i)), wake(st), log(core::log::get("delivery")),
+        rng(std::random_device{}()) {}
+
+  asio::io_context& ioc;
+  config::Publisher& pub;
+  queue::Queue& q;
+  Strand st;
+  asio::steady_timer wake;
+  std::shared_ptr<spdlog::logger> log;
+  std::mt19937 rng;
+  std::map<std::string, std::shared_ptr<Dest>> dests;
+  std::set<std::shared_ptr<net::TimedSocket>> live;
+  std::size_t active_msgs = 0;
+  static constexpr std::size_t kMaxActive = 20000;
+  bool pending_wake = false;
+  bool stopping = false;
+  bool scheduler_running = false;
+  unsigned workers_total = 0;
+  std::function<void()> on_stopped;
+
+  // --- scheduler ---------------------------------------------------------------------------
+  static awaitable<void> scheduler(std::shared_ptr<Impl> self) {
+    self->scheduler_running = true;
+    while (!self->stopping) {
+      self->pending_wake = false;
+      auto snap = self->pub.current();
+      auto now = unix_now();
+      std::size_t taken = 0;
+      if (self->active_msgs < kMaxActive) {
+        auto due = self->q.take_due(now, std::min<std::size_t>(512, kMaxActive - self->active_msgs));
+        taken = due.size();
+        for (auto& env : due) self->dispatch(snap, std::move(env), now);
+      }
+      if (taken == 512) {
+        co_await asio::post(self->st, asio::use_awaitable);  // let workers run, then take more
+        continue;
+      }
+      if (self->pending_wake) continue;
+      auto wait = std::chrono::seconds(5);
+      if (auto nd = self->q.next_due()) wait = std::chrono::seconds(std::clamp<std::int64_t>(*nd - now, 0, 5));
+      if (wait.count() == 0) wait = std::chrono::seconds(1);  // due but active set full: poll
+      self->wake.expires_after(wait);
+      co_await self->wake.async_wait(kTuple);
+    }
+    self->scheduler_running = false;
+    self->maybe_stopped();
+  }
+
+  void poke() {
+    asio::post(st, [self = shared_from_this()] {
+      self->pending_wake = true;
+      self->wake.cancel();
+    });
+  }
+
+  void dispatch(const config::SettingsPtr& snap, queue::Envelope env, std::int64_t now) {
+    auto msg = std::make_shared<MsgCtx>();
+    msg->env = std::move(env);
+    msg->snap = snap;
+    ++active_msgs;
+    auto& e = msg->env;
+    auto id = e.id.hex();
+    if (expired(*snap, e.arrival, now)) {
+      for (std::size_t i = 0; i < e.rcpts.size(); ++i) {
+        if (e.rcpts[i].status != queue::RcptStatus::pending) continue;
+        auto why = fmt::format("4.4.7 message expired after {} s in the queue; last error: {}", now - e.arrival,
+                               e.rcpts[i].last_reply.empty() ? "none" : e.rcpts[i].last_reply);
+        log->warn("{}: expired to=<{}> reason=\"{}\"", id, e.rcpts[i].address, why);
+        msg->updates.push_back({i, queue::RcptStatus::expired, 0, why, false});
+      }
+      finish(msg);
+      return;
+    }
+    std::map<std::string, std::pair<Route, std::vector<std::size_t>>> groups;
+    for (std::size_t i = 0; i < e.rcpts.size(); ++i) {
+      const auto& r = e.rcpts[i];
+      if (r.status != queue::RcptStatus::pending || r.next_attempt > now) continue;
+      auto route = route_for(*snap, r.domain);
+      if (!route) {
+        auto delay = retry_delay(*snap, r.attempts + 1, jitter());
+        std::string why = "4.4.0 no route: delivery to non-local domains (MX routing) is not available yet";
+        log->info("{}: deferred to=<{}> delay={} reason=\"{}\"", id, r.address, delay, why);
+        msg->updates.push_back({i, queue::RcptStatus::pending, now + delay, why, true});
+        continue;
+      }
+      auto key = route->key();
+      auto& g = groups[key];
+      g.first = *route;
+      g.second.push_back(i);
+    }
+    for (auto& [key, g] : groups) {
+      auto& d = dests[key];
+      if (!d) {
+        d = std::make_shared<Dest>();
+        d->route = g.first;
+      }
+      d->jobs.push_back(Job{msg, std::move(g.second)});
+      ++msg->pending_jobs;
+      spawn_workers(d, *snap);
+    }
+    if (msg->pending_jobs == 0) finish(msg);
+  }
+
+  double jitter() { return std::uniform_real_distribution<double>(0.9, 1.1)(rng); }
+
+  void finish(const std::shared_ptr<MsgCtx>& msg) {
+    q.update(msg->env.id, msg->updates);  // also releases the message from the active set
+    --active_msgs;
+  }
+
+  void spawn_workers(const std::shared_ptr<Dest>& d, const config::Settings& snap) {
+    while (!stopping && d->workers < snap.delivery_max_connections_per_destination && d->workers < d->jobs.size()) {
+      ++d->workers;
+      ++workers_total;
+      asio::co_spawn(st, worker(shared_from_this(), d), [self = shared_from_this(), d](std::exception_ptr e) {
+        if (e) {
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& ex) {
+            self->log->error("worker-crashed destination={} error=\"{}\"", d->route.server.to_string(), ex.what());
+          }
+        }
+        --d->workers;
+        --self->workers_total;
+        if (self->stopping) {
+          self->maybe_stopped();
+          return;
+        }
+        if (!d->jobs.empty()) self->spawn_workers(d, *self->pub.current());
+        else if (d->workers == 0) self->dests.erase(d->route.key());
+      });
+    }
+  }
+
+  // Records one recipient's outcome from a reply.
+  void record(const std::shared_ptr<MsgCtx>& msg, std::size_t i, const smtp::Reply& r, const std::string& peer) {
+    auto& rc = msg->env.rcpts[i];
+    auto id = msg->env.id.hex();
+    auto now = unix_now();
+    auto text = fmt::format("{} {} {}", r.code, r.enhanced.empty() ? std::string() : r.enhanced.to_string(), r.text());
+    auto delay = now - msg->env.arrival;
+    if (r.positive()) {
+      log->info("{}: delivered to=<{}> relay={} delay={} dsn={} reply=\"{}\"", id, rc.address, peer, delay,
+                r.enhanced.empty() ? "2.0.0" : r.enhanced.to_string(), text);
+      msg->updates.push_back({i, queue::RcptStatus::delivered, 0, text, true});
+    } else if (r.transient()) {
+      auto wait = retry_delay(*msg->snap, rc.attempts + 1, jitter());
+      log->info("{}: deferred to=<{}> relay={} delay={} retry_in={} reply=\"{}\"", id, rc.address, peer, delay, wait,
+                text);
+      msg->updates.push_back({i, queue::RcptStatus::pending, now + wait, text, true});
+    } else {
+      log->warn("{}: failed to=<{}> relay={} delay={} reply=\"{}\" (permanent; bounce messages arrive with the "
+                "outbound-delivery module)",
+                id, rc.address, peer, delay, text);
+      msg->updates.push_back({i, queue::RcptStatus::failed, 0, text, true});
+    }
+  }
+
+  void job_done(const Job& job) {
+    if (--job.msg->pending_jobs == 0) finish(job.msg);
+  }
+
+  void fail_job(const Job& job, const smtp::Reply& r, const std::string& peer) {
+    for (auto i : job.idx) record(job.msg, i, r, peer);
+    job_done(job);
+  }
+
+  // --- SMTP client worker --------------------------------------------------------------------
+  static awaitable<void> worker(std::shared_ptr<Impl> self, std::shared_ptr<Dest> d) {
+    auto snap = self->pub.current();
+    Client c(self->st);
+    self->live.insert(c.io);
+    auto peer_err = co_await self->open(c, d->route, *snap);
+    if (!peer_err.empty()) {
+      // Dead destination: everything queued for it now fails the same way (deferred).
+      auto r = local_reply(451, {4, 4, 1}, peer_err);
+      while (!d->jobs.empty()) {
+        auto job = std::move(d->jobs.front());
+        d->jobs.pop_front();
+        self->fail_job(job, r, d->route.server.to_string());
+      }
+      c.io->close();
+      self->live.erase(c.io);
+      co_return;
+    }
+    bool healthy = true;
+    while (healthy && !self->stopping && !d->jobs.empty()) {
+      auto job = std::move(d->jobs.front());
+      d->jobs.pop_front();
+      healthy = co_await self->send_message(c, job, *snap);
+    }
+    if (healthy && !self->stopping) {
+      co_await c.write("QUIT\r\n", std::chrono::seconds(10));
+      co_await c.read_reply(std::chrono::seconds(10));
+    }
+    c.io->close();
+    self->live.erase(c.io);
+  }
+
+  // Connects, reads the greeting, EHLO (HELO fallback). Returns "" or the reason it failed.
+  awaitable<std::string> open(Client& c, const Route& route, const config::Settings& snap) {
+    boost::system::error_code ec;
+    tcp::resolver resolver(st);
+    auto [rec, results] = co_await resolver.async_resolve(route.server.host, std::to_string(route.server.port),
+                                                         kTuple);
+    if (rec) co_return fmt::format("cannot resolve {}: {}", route.server.host, rec.message());
+    std::string last_error = "no address";
+    for (const auto& entry : results) {
+      auto ep = entry.endpoint();
+      boost::system::error_code oc;
+      c.io->sock.close(oc);
+      c.io->sock.open(ep.protocol(), oc);
+      if (!route.bind_ip.empty()) {
+        auto bind_addr = asio::ip::make_address(route.bind_ip, oc);
+        if (!oc) c.io->sock.bind(tcp::endpoint(bind_addr, 0), oc);
+        if (oc) {
+          last_error = fmt::format("cannot bind source address {}: {}", route.bind_ip, oc.message());
+          continue;
+        }
+      }
+      c.io->arm(snap.delivery_connect_timeout);
+      auto [cec] = co_await c.io->sock.async_connect(ep, kTuple);
+      if (cec) {
+        last_error = fmt::format("connect to {}:{} failed: {}", ep.address().to_string(), ep.port(),
+                                 c.io->timed_out ? std::string("timed out") : cec.message());
+        continue;
+      }
+      c.peer = fmt::format("{}[{}]:{}", route.server.host, ep.address().to_string(), ep.port());
+      auto greet = co_await c.read_reply(snap.delivery_command_timeout);
+      if (!greet) co_return fmt::format("{}: no greeting (connection lost or timed out)", c.peer);
+      if (greet->code != 220) co_return fmt::format("{}: greeting refused: {} {}", c.peer, greet->code, greet->text());
+      if (!co_await c.write("EHLO " + route.helo + "\r\n", snap.delivery_command_timeout))
+        co_return fmt::format("{}: connection lost after greeting", c.peer);
+      auto ehlo = co_await c.read_reply(snap.delivery_command_timeout);
+      if (!ehlo) co_return fmt::format("{}: no reply to EHLO", c.peer);
+      if (ehlo->code == 250) {
+        c.caps.esmtp = true;
+        for (std::size_t i = 1; i < ehlo->lines.size(); ++i) {
+          auto words = core::split(ehlo->lines[i], ' ');
+          if (words.empty()) continue;
+          auto kw = core::to_lower(words[0]);
+          if (kw == "pipelining") c.caps.pipelining = true;
+          else if (kw == "8bitmime") c.caps.eightbit = true;
+          else if (kw == "smtputf8") c.caps.smtputf8 = true;
+          else if (kw == "dsn") c.caps.dsn = true;
+          else if (kw == "size" && words.size() > 1) c.caps.size = core::parse_u64(words[1]).value_or(0);
+        }
+      } else {
+        if (!co_await c.write("HELO " + route.helo + "\r\n", snap.delivery_command_timeout))
+          co_return fmt::format("{}: connection lost after EHLO", c.peer);
+        auto helo = co_await c.read_reply(snap.delivery_command_timeout);
+        if (!helo || helo->code != 250)
+          co_return fmt::format("{}: HELO refused: {}", c.peer, helo ? helo->text() : std::string("no reply"));
+      }
+      co_return std::string();
+    }
+    co_return last_error;
+  }
+
+  // One transaction on an open connection. Returns false when the connection is unusable.
+  awaitable<bool> send_message(Client& c, const Job& job, const config::Settings& snap) {
+    auto& msg = *job.msg;
+    auto& e = msg.env;
+    auto t = snap.delivery_command_timeout;
+    if (!msg.body_loaded) {
+      auto b = q.read_body(e.id);
+      if (b) msg.body = std::move(*b);
+      else msg.body_error = b.error().message;
+      msg.body_loaded = true;
+    }
+    if (!msg.body_error.empty()) {
+      log->error("{}: queue-read-failed error=\"{}\"", e.id.hex(), msg.body_error);
+      fail_job(job, local_reply(451, {4, 3, 0}, "cannot read queued message: " + msg.body_error), c.peer);
+      co_return true;
+    }
+    std::uint64_t size = e.prepend.size() + msg.body.size();
+    if (c.caps.size && size > c.caps.size) {
+      fail_job(job,
+               local_reply(552, {5, 3, 4},
+                           fmt::format("message size {} exceeds the limit {} of {}", size, c.caps.size, c.peer)),
+               c.peer);
+      co_return true;
+    }
+    if (e.smtputf8 && !c.caps.smtputf8) {
+      fail_job(job, local_reply(553, {5, 6, 7}, fmt::format("{} does not support SMTPUTF8, which this message needs", c.peer)),
+               c.peer);
+      co_return true;
+    }
+    std::string mail = fmt::format("MAIL FROM:<{}>", e.mail_from);
+    if (c.caps.size) mail += fmt::format(" SIZE={}", size);
+    if (e.eightbit && c.caps.eightbit) mail += " BODY=8BITMIME";
+    if (e.smtputf8) mail += " SMTPUTF8";
+    if (c.caps.dsn) {
+      if (!e.ret.empty()) mail += " RET=" + e.ret;
+      if (!e.envid.empty()) mail += " ENVID=" + xtext(e.envid);
+    }
+    mail += "\r\n";
+    std::vector<std::string> rcpt_cmds;
+    for (auto i : job.idx) {
+      const auto& r = e.rcpts[i];
+      std::string cmd = fmt::format("RCPT TO:<{}>", r.address);
+      if (c.caps.dsn && r.notify != 0) {
+        if (r.notify & smtp::kNotifyNever) cmd += " NOTIFY=NEVER";
+        else {
+          std::vector<std::string> parts;
+          if (r.notify & smtp::kNotifySuccess) parts.push_back("SUCCESS");
+          if (r.notify & smtp::kNotifyFailure) parts.push_back("FAILURE");
+          if (r.notify & smtp::kNotifyDelay) parts.push_back("DELAY");
+          cmd += " NOTIFY=" + fmt::format("{}", fmt::join(parts, ","));
+        }
+      }
+      if (c.caps.dsn && !r.orcpt.empty()) {
+        auto semi = r.orcpt.find(';');
+        if (semi != std::string::npos) cmd += " ORCPT=" + r.orcpt.substr(0, semi + 1) + xtext(r.orcpt.substr(semi + 1));
+      }
+      rcpt_cmds.push_back(cmd + "\r\n");
+    }
+
+    std::optional<smtp::Reply> mail_reply;
+    std::vector<std::optional<smtp::Reply>> rcpt_replies;
+    std::optional<smtp::Reply> data_reply;
+    if (c.caps.pipelining) {
+      std::string batch = mail;
+      for (auto& rc : rcpt_cmds) batch += rc;
+      batch += "DATA\r\n";
+      if (!co_await c.write(batch, t)) co_return lost(c, job);
+      mail_reply = co_await c.read_reply(t);
+      if (!mail_reply) co_return lost(c, job);
+      for (std::size_t k = 0; k < rcpt_cmds.size(); ++k) {
+        rcpt_replies.push_back(co_await c.read_reply(t));
+        if (!rcpt_replies.back()) co_return lost(c, job);
+      }
+      data_reply = co_await c.read_reply(t);
+      if (!data_reply) co_return lost(c, job);
+    } else {
+      if (!co_await c.write(mail, t)) co_return lost(c, job);
+      mail_reply = co_await c.read_reply(t);
+      if (!mail_reply) co_return lost(c, job);
+      if (mail_reply->positive()) {
+        bool any = false;
+        for (auto& rc : rcpt_cmds) {
+          if (!co_await c.write(rc, t)) co_return lost(c, job);
+          rcpt_replies.push_back(co_await c.read_reply(t));
+          if (!rcpt_replies.back()) co_return lost(c, job);
+          any = any || rcpt_replies.back()->positive();
+        }
+        if (any) {
+          if (!co_await c.write("DATA\r\n", t)) co_return lost(c, job);
+          data_reply = co_await c.read_reply(t);
+          if (!data_reply) co_return lost(c, job);
+        }
+      }
+    }
+
+    if (!mail_reply->positive()) {
+      // Every recipient shares the MAIL FROM refusal.
+      fail_job(job, *mail_reply, c.peer);
+      if (data_reply && data_reply->code == 354) {
+        if (!co_await c.write(".\r\n", t) || !co_await c.read_reply(t)) co_return false;
+      }
+      co_return co_await rset(c, t);
+    }
+    std::vector<std::size_t> accepted;
+    for (std::size_t k = 0; k < job.idx.size(); ++k) {
+      if (rcpt_replies[k]->positive()) accepted.push_back(job.idx[k]);
+      else record(job.msg, job.idx[k], *rcpt_replies[k], c.peer);
+    }
+    if (accepted.empty()) {
+      if (data_reply && data_reply->code == 354) {
+        // RFC 2920 §3.1: the server took DATA although no recipient was accepted; end it empty.
+        if (!co_await c.write(".\r\n", t) || !co_await c.read_reply(t)) {
+          job_done(job);
+          co_return false;
+        }
+      }
+      job_done(job);
+      co_return co_await rset(c, t);
+    }
+    if (!data_reply || data_reply->code != 354) {
+      smtp::Reply r = data_reply ? *data_reply : local_reply(451, {4, 5, 0}, "no reply to DATA");
+      for (auto i : accepted) record(job.msg, i, r, c.peer);
+      job_done(job);
+      co_return co_await rset(c, t);
+    }
+    std::string payload;
+    payload.reserve(e.prepend.size() + msg.body.size() + 64);
+    payload += e.prepend;
+    append_dot_stuffed(payload, msg.body);
+    if (!co_await c.write(payload, snap.delivery_command_timeout)) {
+      lost_some(c, job, accepted);
+      co_return false;
+    }
+    auto final_reply = co_await c.read_reply(snap.delivery_command_timeout);
+    if (!final_reply) {
+      lost_some(c, job, accepted);
+      co_return false;
+    }
+    for (auto i : accepted) record(job.msg, i, *final_reply, c.peer);
+    job_done(job);
+    co_return true;
+  }
+
+  awaitable<bool> rset(Client& c, std::chrono::seconds t) {
+    if (!co_await c.write("RSET\r\n", t)) co_return false;
+    auto r = co_await c.read_reply(t);
+    co_return r && r->positive();
+  }
+
+  bool lost(Client& c, const Job& job) {
+    fail_job(job, local_reply(451, {4, 4, 2}, fmt::format("connection to {} lost or timed out", c.peer)), c.peer);
+    return false;
+  }
+
+  void lost_some(Client& c, const Job& job, const std::vector<std::size_t>& idx) {
+    auto r = local_reply(451, {4, 4, 2}, fmt::format("connection to {} lost or timed out during DATA", c.peer));
+    for (auto i : idx) record(job.msg, i, r, c.peer);
+    job_done(job);
+  }
+
+  void maybe_stopped() {
+    if (stopping && workers_total == 0 && !scheduler_running && on_stopped) std::exchange(on_stopped, nullptr)();
+  }
+};
+
+Delivery::Delivery(asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue)
+    : impl_(std::make_shared<Impl>(ioc, settings, queue)) {}
+
+Delivery::~Delivery() = default;
+
+void Delivery::start() {
+  std::weak_ptr<Impl> weak = impl_;
+  impl_->q.set_on_ready([weak] {
+    if (auto self = weak.lock()) self->poke();
+  });
+  asio::co_spawn(impl_->st, Impl::scheduler(impl_), asio::detached);
+}
+
+void Delivery::stop(std::function<void()> done) {
+  auto self = impl_;
+  asio::post(self->st, [self, done = std::move(done)]() mutable {
+    self->stopping = true;
+    self->on_stopped = std::move(done);
+    self->wake.cancel();
+    for (auto& s : self->live) s->close();
+    self->dests.clear();
+    self->maybe_stopped();
+  });
+}
+
+}  // namespace gatehouse::delivery

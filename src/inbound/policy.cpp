@@ -1,0 +1,48 @@
+// Relay decision and Received: header (pure). Must not touch sockets or the database.
+#include "gatehouse/inbound/policy.hpp"
+
+#include <ctime>
+#include <fmt/format.h>
+
+namespace gatehouse::inbound {
+
+smtp::Reply check_recipient(const config::Settings& s, const RelayContext& ctx, const smtp::Recipient& r) {
+  if (r.domain.empty())
+    return {550, {5, 1, 1}, fmt::format("<{}>: recipient address must include a domain", r.address)};
+  if (s.find_domain(r.domain) != nullptr) return {250, {2, 1, 5}, "Ok"};
+  if (ctx.authenticated || s.relay_allowed(ctx.client)) return {250, {2, 1, 5}, "Ok"};
+  return {554, {5, 7, 1}, fmt::format("<{}>: Relay access denied", r.address)};
+}
+
+static std::string sanitize(std::string_view s, std::size_t max = 255, std::string_view extra = {}) {
+  std::string out;
+  for (char c : s.substr(0, max)) {
+    bool ok = extra.find(c) != std::string_view::npos || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '-' || c == '_' || c == ':' || c == '[' || c == ']' || c == '@' || c == '+';
+    out.push_back(ok ? c : '?');
+  }
+  return out;
+}
+
+std::string rfc5322_date(std::chrono::system_clock::time_point t) {
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  return fmt::format("{}, {:d} {} {:04d} {:02d}:{:02d}:{:02d} +0000", kDays[tm.tm_wday], tm.tm_mday,
+                     kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+std::string received_header(const ReceivedInfo& i) {
+  std::string h = fmt::format("Received: from {} ([{}])\r\n\tby {} (Gatehouse) with {} id {}",
+                              i.helo.empty() ? std::string("unknown") : sanitize(i.helo), sanitize(i.client_ip),
+                              sanitize(i.by_host), sanitize(i.protocol), sanitize(i.queue_id));
+  if (!i.tls.empty()) h += fmt::format("\r\n\t({})", sanitize(i.tls, 200, " =/"));
+  if (!i.for_rcpt.empty()) h += fmt::format("\r\n\tfor <{}>", sanitize(i.for_rcpt));
+  h += fmt::format(";\r\n\t{}\r\n", rfc5322_date(i.when));
+  return h;
+}
+
+}  // namespace gatehouse::inbound

@@ -1,0 +1,87 @@
+#include <gtest/gtest.h>
+
+#include "gatehouse/inbound/policy.hpp"
+
+using namespace gatehouse;
+
+namespace {
+config::Settings settings_with_domain() {
+  config::Settings s;
+  config::LocalDomain d;
+  d.name = "example.com";
+  d.mail_server = *core::HostPort::parse("127.0.0.1:2526");
+  s.domains.push_back(d);
+  s.relay_networks.push_back(*core::Cidr::parse("10.0.0.0/8"));
+  s.relay_networks.push_back(*core::Cidr::parse("2001:db8::/32"));
+  return s;
+}
+smtp::Recipient rcpt(std::string addr) {
+  smtp::Recipient r;
+  r.address = addr;
+  r.domain = addr.substr(addr.find('@') + 1);
+  return r;
+}
+inbound::RelayContext from(const char* ip) { return {*core::IpAddress::parse(ip), false}; }
+}  // namespace
+
+TEST(RelayPolicy, LocalDomainAcceptedFromAnyone) {
+  auto s = settings_with_domain();
+  auto r = inbound::check_recipient(s, from("203.0.113.5"), rcpt("bob@example.com"));
+  EXPECT_EQ(r.code, 250);
+}
+
+TEST(RelayPolicy, ForeignDomainRefusedFromOutside) {
+  auto s = settings_with_domain();
+  auto r = inbound::check_recipient(s, from("203.0.113.5"), rcpt("victim@elsewhere.net"));
+  EXPECT_EQ(r.code, 554);
+  EXPECT_EQ(r.enhanced.to_string(), "5.7.1");
+  EXPECT_NE(r.text().find("Relay access denied"), std::string::npos);
+}
+
+TEST(RelayPolicy, SubdomainOfLocalDomainIsNotLocal) {
+  auto s = settings_with_domain();
+  EXPECT_EQ(inbound::check_recipient(s, from("203.0.113.5"), rcpt("x@sub.example.com")).code, 554);
+}
+
+TEST(RelayPolicy, RelayAllowedNetworksMayRelay) {
+  auto s = settings_with_domain();
+  EXPECT_EQ(inbound::check_recipient(s, from("10.1.2.3"), rcpt("a@elsewhere.net")).code, 250);
+  EXPECT_EQ(inbound::check_recipient(s, from("::ffff:10.1.2.3"), rcpt("a@elsewhere.net")).code, 250);
+  EXPECT_EQ(inbound::check_recipient(s, from("2001:db8::1"), rcpt("a@elsewhere.net")).code, 250);
+  EXPECT_EQ(inbound::check_recipient(s, from("2001:db9::1"), rcpt("a@elsewhere.net")).code, 554);
+}
+
+TEST(RelayPolicy, NoNetworkMayRelayByDefault) {
+  config::Settings s;
+  EXPECT_EQ(inbound::check_recipient(s, from("127.0.0.1"), rcpt("a@elsewhere.net")).code, 554);
+}
+
+TEST(RelayPolicy, AuthenticatedClientMayRelay) {
+  config::Settings s;
+  inbound::RelayContext ctx{*core::IpAddress::parse("203.0.113.5"), true};
+  EXPECT_EQ(inbound::check_recipient(s, ctx, rcpt("a@elsewhere.net")).code, 250);
+}
+
+TEST(Received, HeaderIsFoldedAndSanitised) {
+  inbound::ReceivedInfo i;
+  i.helo = "evil\r\nX-Injected: yes";
+  i.client_ip = "192.0.2.1";
+  i.by_host = "gw.example.com";
+  i.queue_id = "0123456789abcdef";
+  i.protocol = "ESMTP";
+  i.for_rcpt = "bob@example.com";
+  i.when = std::chrono::system_clock::time_point{std::chrono::seconds{1'795'000'000}};
+  auto h = inbound::received_header(i);
+  EXPECT_EQ(h.rfind("Received: from evil??X-Injected:?yes ([192.0.2.1])\r\n\tby gw.example.com (Gatehouse) with ESMTP id "
+                    "0123456789abcdef\r\n\tfor <bob@example.com>;\r\n\t",
+                    0),
+            0u)
+      << h;
+  EXPECT_EQ(h.find("\r\nX-Injected"), std::string::npos);
+  EXPECT_TRUE(h.size() > 2 && h.substr(h.size() - 2) == "\r\n");
+}
+
+TEST(Received, Rfc5322Date) {
+  EXPECT_EQ(inbound::rfc5322_date(std::chrono::system_clock::time_point{std::chrono::seconds{0}}),
+            "Thu, 1 Jan 1970 00:00:00 +0000");
+}

@@ -1,0 +1,469 @@
+// Inbound SMTP server driver (RFC 5321 transport side). Listeners come from the settings
+// snapshot and are re-bound when smtp.listen changes. Each accepted connection gets its own
+// strand and one coroutine that feeds socket bytes into smtp::ServerSession and acts on its
+// events: relay policy at RCPT, body chunks to the queue, group commit before "250 queued".
+// Timeouts use one steady_timer per connection that cancels (never closes) the socket, so the
+// session can still say 421 before closing.
+// Must not: block an io thread, hold a lock across co_await, log message bodies.
+#include "gatehouse/inbound/server.hpp"
+
+#include <array>
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <map>
+#include <mutex>
+#include <spdlog/spdlog.h>
+#include <unordered_map>
+
+#include "gatehouse/config/store.hpp"
+#include "gatehouse/core/host.hpp"
+#include "gatehouse/core/ids.hpp"
+#include "gatehouse/core/log.hpp"
+#include "gatehouse/inbound/policy.hpp"
+#include "gatehouse/net/timed_socket.hpp"
+#include "gatehouse/queue/queue.hpp"
+#include "gatehouse/smtp/server_session.hpp"
+
+namespace gatehouse::inbound {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+// One inbound connection: the socket with its watchdog, plus the idle flag shutdown reads.
+struct Conn : net::TimedSocket {
+  using net::TimedSocket::TimedSocket;
+  bool idle = false;  // waiting for a command outside any transaction (strand-owned)
+};
+
+void arm(const std::shared_ptr<Conn>& c, std::chrono::seconds t) { c->arm(t); }
+
+// Awaitable wrapper around Queue::commit: the callback (writer thread) is posted back to the
+// awaiting coroutine's executor. Returns "" on success, else the error text.
+template <class Token>
+auto async_commit(queue::Queue& q, queue::Envelope env, Token&& token) {
+  auto init = [&q](auto handler, queue::Envelope e) {
+    auto ex = asio::get_associated_executor(handler);
+    auto work = asio::make_work_guard(ex);
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    q.commit(std::move(e), [h, ex, work](Status st) mutable {
+      std::string err = st ? std::string() : st.error().message;
+      asio::post(ex, [h, err = std::move(err)]() mutable { (*h)(std::move(err)); });
+      work.reset();
+    });
+  };
+  return asio::async_initiate<Token, void(std::string)>(init, token, std::move(env));
+}
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  auto a = ep.address();
+  if (a.is_v6()) return "[" + a.to_string() + "]:" + std::to_string(ep.port());
+  return a.to_string() + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+struct Server::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& i, config::Publisher& p, queue::Queue& qq)
+      : ioc(i), pub(p), q(qq), strand(asio::make_strand(i)), shutdown_timer(i), log(core::log::get("inbound")) {}
+
+  asio::io_context& ioc;
+  config::Publisher& pub;
+  queue::Queue& q;
+  asio::strand<asio::io_context::executor_type> strand;  // owns `listeners`
+  std::map<std::string, std::shared_ptr<tcp::acceptor>> listeners;
+  std::vector<core::HostPort> applied_listen;
+  asio::steady_timer shutdown_timer;
+  std::shared_ptr<spdlog::logger> log;
+
+  mutable std::mutex mu;  // guards the fields below
+  std::unordered_map<std::string, std::size_t> per_ip;
+  std::unordered_map<Conn*, std::weak_ptr<Conn>> conns;
+  std::atomic<bool> stopping{false};
+  std::function<void()> on_empty;
+
+  // --- listeners -----------------------------------------------------------------------
+  std::vector<std::string> apply_listen(const config::Settings& s) {
+    std::vector<std::string> errors;
+    std::map<std::string, core::HostPort> want;
+    for (auto& hp : s.smtp_listen) want[hp.to_string()] = hp;
+    for (auto it = listeners.begin(); it != listeners.end();) {
+      if (!want.count(it->first)) {
+        boost::system::error_code ec;
+        it->second->close(ec);
+        log->info("listener-closed address={}", it->first);
+        it = listeners.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& [name, hp] : want) {
+      if (listeners.count(name)) continue;
+      boost::system::error_code ec;
+      auto addr = asio::ip::make_address(hp.host, ec);
+      if (ec) {
+        errors.push_back(fmt::format("{}: not an IP address", name));
+        continue;
+      }
+      tcp::endpoint ep(addr, hp.port);
+      auto acc = std::make_shared<tcp::acceptor>(strand);
+      acc->open(ep.protocol(), ec);
+      if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+      if (!ec && addr.is_v6()) acc->set_option(asio::ip::v6_only(true), ec);
+      if (!ec) acc->bind(ep, ec);
+      if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) {
+        errors.push_back(fmt::format("{}: cannot listen: {}", name, ec.message()));
+        continue;
+      }
+      auto bound = endpoint_text(acc->local_endpoint(ec));
+      listeners[name] = acc;
+      log->info("listening address={}", bound);
+      asio::co_spawn(strand, accept_loop(shared_from_this(), acc), asio::detached);
+    }
+    for (auto& e : errors) log->error("listen-failed {}", e);
+    applied_listen = s.smtp_listen;
+    return errors;
+  }
+
+  static awaitable<void> accept_loop(std::shared_ptr<Impl> self, std::shared_ptr<tcp::acceptor> acc) {
+    for (;;) {
+      auto [ec, sock] = co_await acc->async_accept(asio::make_strand(self->ioc), kTuple);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acc->is_open() || self->stopping) co_return;
+        self->log->warn("accept-failed error=\"{}\"", ec.message());
+        asio::steady_timer t(self->strand, std::chrono::milliseconds(50));  // EMFILE and friends
+        co_await t.async_wait(kTuple);
+        continue;
+      }
+      self->on_accept(std::move(sock));
+    }
+  }
+
+  // --- connections ---------------------------------------------------------------------
+  void on_accept(tcp::socket sock) {
+    boost::system::error_code ec;
+    auto remote = sock.remote_endpoint(ec);
+    if (ec) return;
+    auto addr = remote.address();
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    std::string ip = addr.to_string();
+    auto snap = pub.current();
+    auto conn = std::make_shared<Conn>(std::move(sock));
+    bool over_total = false, over_ip = false;
+    {
+      std::lock_guard lk(mu);
+      if (conns.size() >= snap->smtp_max_connections) over_total = true;
+      else if (per_ip[ip] >= snap->smtp_max_connections_per_ip) over_ip = true;
+      else {
+        ++per_ip[ip];
+        conns.emplace(conn.get(), conn);
+      }
+      if (over_total || over_ip) {
+        if (per_ip[ip] == 0) per_ip.erase(ip);
+      }
+    }
+    auto host = core::effective_hostname(snap->smtp_hostname);
+    if (over_total || over_ip) {
+      smtp::Reply r{421, {4, 7, 0},
+                    fmt::format("{} Error: too many connections{}", host, over_ip ? " from your address" : "")};
+      log->warn("connection-refused client={} reason={}", ip, over_ip ? "per-ip-limit" : "total-limit");
+      asio::co_spawn(conn->sock.get_executor(), refuse(conn, r.to_wire()), asio::detached);
+      return;
+    }
+    auto self = shared_from_this();
+    asio::co_spawn(conn->sock.get_executor(), run_session(self, conn, ip, snap),
+                   [self, conn, ip](std::exception_ptr e) {
+                     if (e) {
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const std::exception& ex) {
+                         self->log->error("session-crashed client={} error=\"{}\"", ip, ex.what());
+                       }
+                     }
+                     self->release(conn.get(), ip);
+                   });
+  }
+
+  static awaitable<void> refuse(std::shared_ptr<Conn> c, std::string text) {
+    arm(c, std::chrono::seconds(5));
+    co_await asio::async_write(c->sock, asio::buffer(text), kTuple);
+    boost::system::error_code ec;
+    c->sock.shutdown(tcp::socket::shutdown_both, ec);
+    c->sock.close(ec);
+    c->timer.cancel();
+  }
+
+  void release(Conn* c, const std::string& ip) {
+    std::function<void()> done;
+    {
+      std::lock_guard lk(mu);
+      conns.erase(c);
+      auto it = per_ip.find(ip);
+      if (it != per_ip.end() && --it->second == 0) per_ip.erase(it);
+      if (stopping && conns.empty() && on_empty) done = std::exchange(on_empty, nullptr);
+    }
+    if (done) done();
+  }
+
+  static awaitable<void> run_session(std::shared_ptr<Impl> self, std::shared_ptr<Conn> conn, std::string ip,
+                                     config::SettingsPtr snap) {
+    auto& log = *self->log;
+    auto sid = core::global_ids().next().hex();
+    auto host = core::effective_hostname(snap->smtp_hostname);
+    smtp::ServerOptions opts;
+    opts.hostname = host;
+    opts.limits.max_message_size = snap->smtp_max_message_size;
+    opts.limits.max_recipients = snap->smtp_max_recipients;
+    opts.limits.max_command_line = snap->smtp_max_line_length;
+    opts.limits.max_errors = static_cast<unsigned>(snap->smtp_max_errors);
+    smtp::ServerSession s(opts);
+    RelayContext ctx;
+    ctx.client = core::IpAddress::parse(ip).value_or(core::IpAddress{});
+    log.info("{}: connect client={}", sid, ip);
+
+    std::array<char, 4096> buf;
+    std::string out;
+    queue::QueueId qid{};
+    bool have_qid = false;
+    std::uint64_t body_size = 0;
+    std::size_t messages = 0;
+    s.start();
+    for (;;) {
+      while (auto ev = s.next_event()) {
+        switch (ev->kind) {
+          case smtp::EventKind::send:
+            out += ev->text;
+            break;
+          case smtp::EventKind::helo:
+            break;
+          case smtp::EventKind::ask_mail:
+            s.answer(smtp::Reply{250, {2, 1, 0}, "Ok"});
+            break;
+          case smtp::EventKind::ask_rcpt: {
+            auto r = check_recipient(*snap, ctx, ev->rcpt);
+            if (!r.positive())
+              log.info("{}: reject RCPT from=<{}> to=<{}> client={} reply=\"{} {} {}\"", sid,
+                       s.transaction().mail_from, ev->rcpt.address, ip, r.code, r.enhanced.to_string(), r.text());
+            s.answer(r);
+            break;
+          }
+          case smtp::EventKind::body:
+            if (!have_qid) {
+              qid = self->q.new_id();
+              have_qid = true;
+            }
+            body_size += ev->text.size();
+            self->q.append_body(qid, std::move(ev->text));
+            break;
+          case smtp::EventKind::ask_commit: {
+            if (!have_qid) {
+              qid = self->q.new_id();
+              have_qid = true;
+            }
+            auto env = make_envelope(s, qid, ip, host, body_size);
+            auto nrcpt = env.rcpts.size();
+            auto from = env.mail_from;
+            // Named first: GCC 12 mishandles temporaries built inside a co_await expression.
+            auto op = async_commit(self->q, std::move(env), asio::use_awaitable);
+            auto err = co_await std::move(op);
+            if (err.empty()) {
+              ++messages;
+              log.info("{}: queued from=<{}> size={} nrcpt={} client={} session={}", qid.hex(), from, body_size,
+                       nrcpt, ip, sid);
+              s.answer(smtp::Reply{250, {2, 0, 0}, "Ok: queued as " + qid.hex()});
+            } else {
+              log.error("{}: queue-write-failed error=\"{}\" session={}", qid.hex(), err, sid);
+              s.answer(smtp::Reply{451, {4, 3, 0}, "Error: queue file write error, try again later"});
+            }
+            have_qid = false;
+            body_size = 0;
+            break;
+          }
+          case smtp::EventKind::abort_body:
+            if (have_qid) self->q.abort(qid);
+            have_qid = false;
+            body_size = 0;
+            break;
+          case smtp::EventKind::start_tls:
+          case smtp::EventKind::close:
+            break;
+        }
+      }
+      if (!out.empty()) {
+        arm(conn, snap->smtp_command_timeout);
+        auto [ec, n] = co_await asio::async_write(conn->sock, asio::buffer(out), kTuple);
+        (void)n;
+        out.clear();
+        if (ec) break;
+      }
+      if (s.closed()) break;
+      bool idle = !s.in_data() && !s.awaiting_answer() && s.transaction().rcpts.empty() &&
+                  s.transaction().mail_from.empty();
+      if (self->stopping && idle) {
+        s.shutdown();
+        continue;
+      }
+      conn->idle = idle;
+      arm(conn, s.in_data() ? snap->smtp_data_timeout : snap->smtp_command_timeout);
+      auto [ec, n] = co_await conn->sock.async_read_some(asio::buffer(buf), kTuple);
+      conn->idle = false;
+      if (ec) {
+        if (conn->timed_out) {
+          log.info("{}: timeout client={} in_data={}", sid, ip, s.in_data());
+          s.timeout();
+          continue;
+        }
+        if (ec == asio::error::operation_aborted && self->stopping) {
+          s.shutdown();
+          continue;
+        }
+        break;  // EOF, reset
+      }
+      s.feed(std::string_view(buf.data(), n));
+    }
+    if (have_qid) self->q.abort(qid);
+    conn->timer.cancel();
+    boost::system::error_code ec;
+    conn->sock.shutdown(tcp::socket::shutdown_both, ec);
+    conn->sock.close(ec);
+    log.info("{}: disconnect client={} messages={}", sid, ip, messages);
+  }
+
+  static queue::Envelope make_envelope(const smtp::ServerSession& s, queue::QueueId qid, const std::string& ip,
+                                       const std::string& host, std::uint64_t body_size) {
+    const auto& tx = s.transaction();
+    queue::Envelope env;
+    env.id = qid;
+    env.mail_from = tx.mail_from;
+    for (const auto& r : tx.rcpts) {
+      queue::RecipientState rs;
+      rs.address = r.address;
+      rs.domain = r.domain;
+      rs.notify = r.notify;
+      rs.orcpt = r.orcpt;
+      env.rcpts.push_back(std::move(rs));
+    }
+    env.ret = tx.params.ret;
+    env.envid = tx.params.envid;
+    env.smtputf8 = tx.params.smtputf8;
+    env.eightbit = tx.params.body == smtp::BodyType::eight_bit_mime || tx.params.body == smtp::BodyType::binary_mime;
+    auto now = std::chrono::system_clock::now();
+    env.arrival = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+    env.client_ip = ip;
+    env.helo = s.helo_name();
+    env.body_size = body_size;
+    ReceivedInfo ri;
+    ri.helo = s.helo_name();
+    ri.client_ip = ip;
+    ri.by_host = host;
+    ri.queue_id = qid.hex();
+    ri.protocol = tx.params.smtputf8 ? "UTF8SMTP" : (s.esmtp() ? "ESMTP" : "SMTP");
+    if (tx.rcpts.size() == 1) ri.for_rcpt = tx.rcpts.front().address;
+    ri.when = now;
+    env.prepend = received_header(ri);
+    return env;
+  }
+};
+
+Server::Server(asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue)
+    : impl_(std::make_shared<Impl>(ioc, settings, queue)) {}
+
+Server::~Server() = default;
+
+std::vector<std::string> Server::start() {
+  auto errors = impl_->apply_listen(*impl_->pub.current());
+  std::weak_ptr<Impl> weak = impl_;
+  impl_->pub.subscribe([weak](const config::SettingsPtr& s) {
+    auto self = weak.lock();
+    if (!self) return;
+    asio::post(self->strand, [self, s] {
+      if (self->stopping) return;
+      bool same = self->applied_listen.size() == s->smtp_listen.size();
+      for (std::size_t i = 0; same && i < s->smtp_listen.size(); ++i)
+        same = self->applied_listen[i].to_string() == s->smtp_listen[i].to_string();
+      if (!same) self->apply_listen(*s);
+    });
+  });
+  return errors;
+}
+
+std::vector<std::string> Server::listening() const {
+  std::vector<std::string> out;
+  for (auto& [name, acc] : impl_->listeners) {
+    boost::system::error_code ec;
+    auto ep = acc->local_endpoint(ec);
+    if (!ec) out.push_back(endpoint_text(ep));
+  }
+  return out;
+}
+
+void Server::shutdown(std::chrono::seconds grace, std::function<void()> done) {
+  auto self = impl_;
+  self->stopping = true;
+  asio::post(self->strand, [self] {
+    for (auto& [name, acc] : self->listeners) {
+      boost::system::error_code ec;
+      acc->close(ec);
+    }
+    self->listeners.clear();
+  });
+  std::vector<std::shared_ptr<Conn>> live;
+  {
+    std::lock_guard lk(self->mu);
+    if (self->conns.empty()) {
+      if (done) asio::post(self->strand, std::move(done));
+      return;
+    }
+    self->on_empty = std::move(done);
+    for (auto& [p, w] : self->conns)
+      if (auto c = w.lock()) live.push_back(c);
+  }
+  for (auto& c : live) {
+    asio::post(c->sock.get_executor(), [c] {
+      if (c->idle) {
+        boost::system::error_code ec;
+        c->sock.cancel(ec);
+      }
+    });
+  }
+  self->shutdown_timer.expires_after(grace);
+  self->shutdown_timer.async_wait([self](boost::system::error_code ec) {
+    if (ec) return;
+    std::vector<std::shared_ptr<Conn>> rest;
+    {
+      std::lock_guard lk(self->mu);
+      for (auto& [p, w] : self->conns)
+        if (auto c = w.lock()) rest.push_back(c);
+    }
+    if (!rest.empty()) self->log->warn("shutdown-grace-expired closing={}", rest.size());
+    for (auto& c : rest)
+      asio::post(c->sock.get_executor(), [c] {
+        boost::system::error_code e;
+        c->sock.close(e);
+        c->timer.cancel();
+      });
+  });
+}
+
+std::size_t Server::sessions() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->conns.size();
+}
+
+}  // namespace gatehouse::inbound

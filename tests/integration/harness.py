@@ -1,0 +1,178 @@
+"""Integration-test harness: starts the real gatehouse binary on loopback with a temporary data
+directory, and Postfix's smtp-sink (extracted by scripts/install-deps into build/tools) as the
+downstream server. Every server is bound to 127.0.0.1 on a free port and stopped by the test;
+every wait is bounded."""
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+BIN = os.environ.get("GATEHOUSE_BIN", os.path.join(os.path.dirname(__file__), "../../build/src/app/gatehouse"))
+TOOLS = os.environ.get("GATEHOUSE_TOOLS", os.path.join(os.path.dirname(__file__), "../../build/tools"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout=15.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def port_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Gateway:
+    """One gatehouse process with its own data directory."""
+
+    def __init__(self, data_dir=None):
+        self.dir = data_dir or tempfile.mkdtemp(prefix="gh-it-")
+        self.port = free_port()
+        self.proc = None
+        self.out_path = os.path.join(self.dir, "stdout.log")
+        self.cli("config", "set", "smtp.listen", f"127.0.0.1:{self.port}")
+        self.cli("config", "set", "smtp.hostname", "gw.test")
+        self.cli("config", "set", "delivery.retry_min", "1")
+        self.cli("config", "set", "delivery.retry_max", "2")
+        self.cli("config", "set", "delivery.connect_timeout", "5")
+        self.cli("config", "set", "delivery.command_timeout", "10")
+        self.cli("config", "set", "smtp.shutdown_grace", "3")
+
+    def cli(self, *args, check=True):
+        r = subprocess.run([BIN, "--data-dir", self.dir, *args], capture_output=True, text=True, timeout=30)
+        if check and r.returncode != 0:
+            raise AssertionError(f"gatehouse {' '.join(args)} failed ({r.returncode}): {r.stderr.strip()}")
+        return r
+
+    def start(self):
+        out = open(self.out_path, "ab")
+        self.proc = subprocess.Popen([BIN, "--data-dir", self.dir, "run"], stdout=out, stderr=subprocess.STDOUT)
+        out.close()
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"gatehouse exited with {self.proc.returncode}: {self.output()}")
+            return port_open(self.port)
+
+        wait_until(ready, what="gatehouse to listen")
+        return self
+
+    def output(self):
+        try:
+            with open(self.out_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                raise AssertionError("gatehouse did not stop within the deadline")
+        return self.proc.returncode if self.proc else None
+
+    def kill9(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def add_domain(self, name, sink, *extra):
+        self.cli("domain", "add", name, "--mail-server", f"127.0.0.1:{sink.port}", *extra)
+
+    def cleanup(self):
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SmtpSink:
+    """Postfix smtp-sink dumping every transaction into a directory."""
+
+    def __init__(self, *extra, port=None):
+        self.port = port or free_port()
+        self.extra = list(extra)
+        self.dir = tempfile.mkdtemp(prefix="gh-sink-")
+        os.chmod(self.dir, 0o777)
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ, LD_LIBRARY_PATH=TOOLS)
+        args = [os.path.join(TOOLS, "smtp-sink")]
+        if os.geteuid() == 0:
+            args += ["-u", "nobody"]
+        args += ["-d", os.path.join(self.dir, "m."), *self.extra, f"127.0.0.1:{self.port}", "256"]
+        self.proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_until(lambda: port_open(self.port) or self.proc.poll() is not None, what="smtp-sink to listen")
+        if self.proc.poll() is not None:
+            raise AssertionError(f"smtp-sink failed: {self.proc.stderr.read().decode()}")
+        return self
+
+    def messages(self):
+        out = []
+        for p in sorted(glob.glob(os.path.join(self.dir, "m.*"))):
+            with open(p, "rb") as f:
+                out.append(f.read())
+        return out
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def smtp_dialogue(port, lines, timeout=10.0):
+    """Sends raw bytes (a list of bytes objects, each written separately) and returns everything
+    the server answered until it closes the connection or goes quiet."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    out = b""
+    try:
+        s.settimeout(timeout)
+        out += s.recv(4096)
+        for chunk in lines:
+            s.sendall(chunk)
+            time.sleep(0.05)
+        s.settimeout(1.0)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                data = s.recv(65536)
+            except socket.timeout:
+                break
+            if not data:
+                break
+            out += data
+    finally:
+        s.close()
+    return out.decode("utf-8", errors="replace")
