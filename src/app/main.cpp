@@ -11,6 +11,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fmt/format.h>
 #include <iostream>
@@ -27,6 +28,8 @@
 #include "gatehouse/delivery/delivery.hpp"
 #include "gatehouse/inbound/server.hpp"
 #include "gatehouse/queue/queue.hpp"
+#include "gatehouse/service/queue_ops.hpp"
+#include "control.hpp"
 #include "service_host.hpp"
 
 namespace fsys = std::filesystem;
@@ -42,6 +45,7 @@ commands:
   domain add NAME --mail-server HOST:PORT [--bind-ip IP] [--smtp-hostname FQDN]
   domain remove NAME | list
   relay allow CIDR | remove CIDR | list
+  queue list | show ID | retry [ID] | delete ID | bounce ID
   service install | uninstall | run     (Windows service control)
   --version
 
@@ -164,6 +168,96 @@ int cmd_relay(config::Store& store, const std::vector<std::string>& a) {
   return usage_error("relay: expected 'allow CIDR', 'remove CIDR' or 'list'");
 }
 
+// --- queue ---------------------------------------------------------------------------------
+
+std::string iso_time(std::int64_t t) {
+  if (t <= 0) return "-";
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+std::string jstr(const boost::json::object& o, const char* k) {
+  auto* v = o.if_contains(k);
+  if (v == nullptr) return "";
+  if (v->is_string()) return std::string(v->as_string());
+  if (v->is_int64()) return std::to_string(v->as_int64());
+  if (v->is_uint64()) return std::to_string(v->as_uint64());
+  if (v->is_bool()) return v->as_bool() ? "yes" : "no";
+  return "";
+}
+
+std::int64_t jint(const boost::json::object& o, const char* k) {
+  auto* v = o.if_contains(k);
+  if (v == nullptr) return 0;
+  if (v->is_int64()) return v->as_int64();
+  if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
+  return 0;
+}
+
+void print_queue_result(const std::string& method, const boost::json::value& v) {
+  if (method == "queue.list") {
+    const auto& a = v.as_array();
+    if (a.empty()) {
+      std::puts("queue is empty");
+      return;
+    }
+    std::printf("%-16s  %-20s  %9s  %-9s  %s\n", "ID", "ARRIVAL", "SIZE", "PENDING", "FROM");
+    for (auto& e : a) {
+      auto& o = e.as_object();
+      std::printf("%-16s  %-20s  %9s  %4s/%-4s  <%s>\n", jstr(o, "id").c_str(), iso_time(jint(o, "arrival")).c_str(),
+                  jstr(o, "size").c_str(), jstr(o, "pending").c_str(), jstr(o, "recipients").c_str(),
+                  jstr(o, "from").c_str());
+    }
+    std::printf("%zu message(s)\n", a.size());
+  } else if (method == "queue.show") {
+    auto& o = v.as_object();
+    std::printf("id: %s\nfrom: <%s>\narrival: %s\nsize: %s\nclient: %s (helo %s)\n", jstr(o, "id").c_str(),
+                jstr(o, "from").c_str(), iso_time(jint(o, "arrival")).c_str(), jstr(o, "size").c_str(),
+                jstr(o, "client_ip").c_str(), jstr(o, "helo").c_str());
+    if (!jstr(o, "envid").empty()) std::printf("envid: %s\n", jstr(o, "envid").c_str());
+    for (auto& r : o.at("rcpts").as_array()) {
+      auto& ro = r.as_object();
+      std::printf("rcpt: <%s> status=%s attempts=%s next=%s last=\"%s\"\n", jstr(ro, "address").c_str(),
+                  jstr(ro, "status").c_str(), jstr(ro, "attempts").c_str(), iso_time(jint(ro, "next_attempt")).c_str(),
+                  jstr(ro, "last_reply").c_str());
+    }
+  } else {
+    std::puts("ok");
+  }
+}
+
+int cmd_queue(const fsys::path& data_dir, const std::vector<std::string>& a) {
+  std::string method;
+  service::Params params;
+  if (a.size() == 1 && a[0] == "list") method = "queue.list";
+  else if (a.size() == 2 && (a[0] == "show" || a[0] == "delete" || a[0] == "bounce" || a[0] == "retry")) {
+    method = "queue." + a[0];
+    params["id"] = a[1];
+  } else if (a.size() == 1 && a[0] == "retry") method = "queue.retry";
+  else return usage_error("queue: expected 'list', 'show ID', 'retry [ID]', 'delete ID' or 'bounce ID'");
+
+  auto res = app::control_call(data_dir / "control.sock", method, params);
+  if (res.failure == app::CallFailure::none) {
+    print_queue_result(method, res.result);
+    return 0;
+  }
+  if (res.failure == app::CallFailure::error) return fail(res.error);
+  // The gateway is not running: operate on the spool directly (it is locked while running).
+  queue::Options qo;
+  qo.dir = data_dir / "spool";
+  auto q = queue::Queue::open(qo);
+  if (!q) return fail(q.error().message);
+  service::Registry reg;
+  service::register_queue_ops(reg, **q, nullptr);
+  auto r = reg.call(method, params);
+  if (!r) return fail(r.error().message);
+  print_queue_result(method, *r);
+  return 0;
+}
+
 // --- run -----------------------------------------------------------------------------------
 
 int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
@@ -206,6 +300,10 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
   std::fflush(stdout);
   auto deliv = std::make_unique<delivery::Delivery>(ioc, pub, **q);
   deliv->start();
+  service::Registry registry;
+  service::register_queue_ops(registry, **q, [&deliv](core::QueueId id) { return deliv->bounce(id); });
+  app::ControlServer control(ioc, data_dir / "control.sock", registry);
+  if (auto st = control.start(); !st) log->error("control-socket-failed error=\"{}\"", st.error().message);
   log->info("started data_dir={} pid={}", data_dir.string(), ::getpid());
 
   bool stopping = false;
@@ -218,6 +316,7 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
     stopping = true;
     auto grace = pub.current()->smtp_shutdown_grace;
     log->info("stopping grace={}s", grace.count());
+    control.stop();
     server->shutdown(grace, [&] { deliv->stop([&] { ioc.stop(); }); });
   };
   host_stop.bind(ioc, begin_stop, [&] {
@@ -274,6 +373,7 @@ int main(int argc, char** argv) {
       app::ForegroundHost host;
       return host.run([&](app::StopSignal& stop) { return cmd_run(dir, stop); });
     }
+    if (cmd == "queue") return cmd_queue(dir, rest);
     if (cmd == "service") return app::service_command(rest, [&](app::StopSignal& stop) { return cmd_run(dir, stop); });
     if (cmd == "config" || cmd == "domain" || cmd == "relay") {
       auto store = open_store(dir);

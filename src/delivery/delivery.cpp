@@ -140,6 +140,7 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
   std::set<std::shared_ptr<net::TimedSocket>> live;
   std::size_t active_msgs = 0;
   static constexpr std::size_t kMaxActive = 20000;
+  std::set<core::QueueId> bounce_requested;
   bool pending_wake = false;
   bool stopping = false;
   bool scheduler_running = false;
@@ -195,6 +196,15 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
                                e.rcpts[i].last_reply.empty() ? "none" : e.rcpts[i].last_reply);
         log->warn("{}: expired to=<{}> reason=\"{}\"", id, e.rcpts[i].address, why);
         msg->updates.push_back({i, queue::RcptStatus::expired, 0, why, false});
+      }
+      finish(msg);
+      return;
+    }
+    if (bounce_requested.erase(e.id)) {
+      for (std::size_t i = 0; i < e.rcpts.size(); ++i) {
+        if (e.rcpts[i].status != queue::RcptStatus::pending) continue;
+        log->warn("{}: failed to=<{}> reason=\"bounced by the administrator\"", id, e.rcpts[i].address);
+        msg->updates.push_back({i, queue::RcptStatus::failed, 0, "550 5.0.0 message bounced by the administrator", false});
       }
       finish(msg);
       return;
@@ -573,6 +583,17 @@ void Delivery::stop(std::function<void()> done) {
     self->dests.clear();
     self->maybe_stopped();
   });
+}
+
+Status Delivery::bounce(core::QueueId id) {
+  auto self = impl_;
+  asio::post(self->st, [self, id] {
+    self->bounce_requested.insert(id);
+    (void)self->q.retry(id, unix_now());
+    self->pending_wake = true;
+    self->wake.cancel();
+  });
+  return {};
 }
 
 }  // namespace gatehouse::delivery

@@ -4,6 +4,8 @@
 #include <ctime>
 #include <fmt/format.h>
 
+#include "gatehouse/core/host.hpp"
+
 namespace gatehouse::inbound {
 
 smtp::Reply check_recipient(const config::Settings& s, const RelayContext& ctx, const smtp::Recipient& r) {
@@ -12,6 +14,18 @@ smtp::Reply check_recipient(const config::Settings& s, const RelayContext& ctx, 
   if (s.find_domain(r.domain) != nullptr) return {250, {2, 1, 5}, "Ok"};
   if (ctx.authenticated || s.relay_allowed(ctx.client)) return {250, {2, 1, 5}, "Ok"};
   return {554, {5, 7, 1}, fmt::format("<{}>: Relay access denied", r.address)};
+}
+
+std::string greeting_hostname(const config::Settings& s, const core::IpAddress& local_ip) {
+  const config::LocalDomain* best = nullptr;
+  auto ip = local_ip.unmapped();
+  for (const auto& d : s.domains) {
+    if (d.bind_ip.empty() || d.smtp_hostname.empty()) continue;
+    auto bound = core::IpAddress::parse(d.bind_ip);
+    if (!bound || !(bound->unmapped() == ip)) continue;
+    if (best == nullptr || d.name < best->name) best = &d;
+  }
+  return best != nullptr ? best->smtp_hostname : core::effective_hostname(s.smtp_hostname);
 }
 
 static std::string sanitize(std::string_view s, std::size_t max = 255, std::string_view extra = {}) {

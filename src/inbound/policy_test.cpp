@@ -85,3 +85,22 @@ TEST(Received, Rfc5322Date) {
   EXPECT_EQ(inbound::rfc5322_date(std::chrono::system_clock::time_point{std::chrono::seconds{0}}),
             "Thu, 1 Jan 1970 00:00:00 +0000");
 }
+
+TEST(Greeting, BoundIpUsesAlphabeticallyFirstDomainHostName) {
+  config::Settings s;
+  s.smtp_hostname = "gw.example.net";
+  auto add = [&](const char* name, const char* ip, const char* host) {
+    config::LocalDomain d;
+    d.name = name;
+    d.mail_server = *core::HostPort::parse("127.0.0.1:25");
+    d.bind_ip = ip;
+    d.smtp_hostname = host;
+    s.domains.push_back(d);
+  };
+  add("zeta.example", "192.0.2.10", "mx.zeta.example");
+  add("alpha.example", "192.0.2.10", "mx.alpha.example");
+  add("beta.example", "192.0.2.11", "mx.beta.example");
+  EXPECT_EQ(inbound::greeting_hostname(s, *core::IpAddress::parse("192.0.2.10")), "mx.alpha.example");
+  EXPECT_EQ(inbound::greeting_hostname(s, *core::IpAddress::parse("::ffff:192.0.2.11")), "mx.beta.example");
+  EXPECT_EQ(inbound::greeting_hostname(s, *core::IpAddress::parse("192.0.2.99")), "gw.example.net");
+}

@@ -178,7 +178,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         if (per_ip[ip] == 0) per_ip.erase(ip);
       }
     }
-    auto host = core::effective_hostname(snap->smtp_hostname);
+    auto local = conn->sock.local_endpoint(ec);
+    auto host = ec ? core::effective_hostname(snap->smtp_hostname)
+                   : greeting_hostname(*snap, core::IpAddress::parse(local.address().to_string()).value_or(core::IpAddress{}));
     if (over_total || over_ip) {
       smtp::Reply r{421, {4, 7, 0},
                     fmt::format("{} Error: too many connections{}", host, over_ip ? " from your address" : "")};
@@ -187,7 +189,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
     auto self = shared_from_this();
-    asio::co_spawn(conn->sock.get_executor(), run_session(self, conn, ip, snap),
+    asio::co_spawn(conn->sock.get_executor(), run_session(self, conn, ip, snap, host),
                    [self, conn, ip](std::exception_ptr e) {
                      if (e) {
                        try {
@@ -222,10 +224,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   }
 
   static awaitable<void> run_session(std::shared_ptr<Impl> self, std::shared_ptr<Conn> conn, std::string ip,
-                                     config::SettingsPtr snap) {
+                                     config::SettingsPtr snap, std::string host) {
     auto& log = *self->log;
     auto sid = core::global_ids().next().hex();
-    auto host = core::effective_hostname(snap->smtp_hostname);
     smtp::ServerOptions opts;
     opts.hostname = host;
     opts.limits.max_message_size = snap->smtp_max_message_size;

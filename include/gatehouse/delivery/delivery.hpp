@@ -7,6 +7,9 @@
 #include <functional>
 #include <memory>
 
+#include "gatehouse/core/error.hpp"
+#include "gatehouse/core/ids.hpp"
+
 namespace boost::asio { class io_context; }
 namespace gatehouse::config { class Publisher; }
 namespace gatehouse::queue { class Queue; }
@@ -24,6 +27,9 @@ class Delivery {
   // Stops taking work and closes connections; in-flight attempts end as deferred (the queue
   // keeps them). `done` runs when every worker has ended.
   void stop(std::function<void()> done);
+  // Admin "bounce": at its next attempt (made due now) every pending recipient fails with
+  // 5.0.0 and the sender gets a DSN.
+  Status bounce(core::QueueId id);
 
  private:
   struct Impl;

@@ -21,6 +21,11 @@ struct RelayContext {
 };
 smtp::Reply check_recipient(const config::Settings& s, const RelayContext& ctx, const smtp::Recipient& r);
 
+// The host name to greet a client with when it connected to `local_ip`: the SMTP host name of
+// the alphabetically first local domain bound to that IP (issue "Outbound delivery" item 7),
+// else the global smtp.hostname (else the system host name).
+std::string greeting_hostname(const config::Settings& s, const core::IpAddress& local_ip);
+
 struct ReceivedInfo {
   std::string helo;        // client's HELO/EHLO argument
   std::string client_ip;
