@@ -26,7 +26,8 @@ TEST(Registry, KeysInDisplayOrderAndUnique) {
       "smtp.max_line_length", "smtp.max_errors", "smtp.command_timeout", "smtp.data_timeout",
       "smtp.max_connections", "smtp.max_connections_per_ip", "smtp.shutdown_grace", "dns.servers",
       "delivery.mx_port", "delivery.max_connections_per_destination", "delivery.retry_min",
-      "delivery.retry_max", "delivery.max_queue_lifetime", "delivery.connect_timeout",
+      "delivery.retry_max", "delivery.max_queue_lifetime", "delivery.delay_warning_after",
+      "delivery.connect_timeout",
       "delivery.command_timeout", "log.level"};
   EXPECT_EQ(keys, expected);
   for (const auto& d : setting_defs()) {
@@ -71,6 +72,7 @@ TEST(Registry, DefaultsMatchStructInitializers) {
   EXPECT_EQ(d.delivery_retry_min, s.delivery_retry_min);
   EXPECT_EQ(d.delivery_retry_max, s.delivery_retry_max);
   EXPECT_EQ(d.delivery_max_queue_lifetime, s.delivery_max_queue_lifetime);
+  EXPECT_EQ(d.delivery_delay_warning_after, s.delivery_delay_warning_after);
   EXPECT_EQ(d.delivery_connect_timeout, s.delivery_connect_timeout);
   EXPECT_EQ(d.delivery_command_timeout, s.delivery_command_timeout);
   EXPECT_EQ(d.log_level, s.log_level);

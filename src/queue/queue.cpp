@@ -794,6 +794,7 @@ struct Queue::Impl {
             rc.attempts = rs.attempts;
             rc.next_attempt = rs.next_attempt;
             rc.last_reply = std::move(rs.last_reply);
+            rc.delay_warned = rs.delay_warned;
             break;
           }
           case RecType::done: msgs.erase(rec.id.value); break;
@@ -1006,12 +1007,14 @@ void Queue::update(QueueId id, const std::vector<RecipientUpdate>& updates) {
       if (u.status == RcptStatus::pending) r.next_attempt = u.next_attempt;
       r.last_reply = u.reply;
       if (u.count_attempt) ++r.attempts;
+      if (u.delay_warned) r.delay_warned = true;
       RcptStateRecord s;
       s.index = static_cast<std::uint32_t>(u.index);
       s.status = r.status;
       s.attempts = r.attempts;
       s.next_attempt = r.next_attempt;
       s.last_reply = r.last_reply;
+      s.delay_warned = r.delay_warned;
       Impl::Req q;
       q.kind = Impl::Req::Kind::rcpt_state;
       q.id = id;

@@ -87,7 +87,7 @@ constexpr std::uint8_t kRcptStateVersion = 1;
 constexpr std::uint8_t kFlagSmtputf8 = 1;
 constexpr std::uint8_t kFlagEightbit = 2;
 // Smallest encoded recipient (four empty strings and fixed fields): bounds the count we trust.
-constexpr std::size_t kMinRcptBytes = 4 * 4 + 4 + 1 + 4 + 8;
+constexpr std::size_t kMinRcptBytes = 4 * 4 + 4 + 1 + 4 + 8 + 1;
 
 }  // namespace
 
@@ -146,6 +146,7 @@ std::string encode_envelope(const Envelope& env) {
     put_u32(o, r.attempts);
     put_i64(o, r.next_attempt);
     put_str(o, r.last_reply);
+    put_u8(o, r.delay_warned ? 1 : 0);
   }
   return o;
 }
@@ -168,6 +169,9 @@ bool decode_envelope(std::string_view payload, QueueId id, Envelope& out) {
     if (!r.str(rc.address) || !r.str(rc.domain) || !r.u32(rc.notify) || !r.str(rc.orcpt) || !r.status(rc.status) ||
         !r.u32(rc.attempts) || !r.i64(rc.next_attempt) || !r.str(rc.last_reply))
       return false;
+    std::uint8_t warned = 0;
+    if (!r.u8(warned)) return false;
+    rc.delay_warned = warned != 0;
   }
   if (r.left() != 0) return false;
   out = std::move(e);
@@ -183,6 +187,7 @@ std::string encode_rcpt_state(const RcptStateRecord& s) {
   put_u32(o, s.attempts);
   put_i64(o, s.next_attempt);
   put_str(o, s.last_reply);
+  put_u8(o, s.delay_warned ? 1 : 0);
   return o;
 }
 
@@ -191,9 +196,11 @@ bool decode_rcpt_state(std::string_view payload, RcptStateRecord& out) {
   RcptStateRecord s;
   std::uint8_t version = 0;
   if (!r.u8(version) || version != kRcptStateVersion) return false;
+  std::uint8_t warned = 0;
   if (!r.u32(s.index) || !r.status(s.status) || !r.u32(s.attempts) || !r.i64(s.next_attempt) ||
-      !r.str(s.last_reply) || r.left() != 0)
+      !r.str(s.last_reply) || !r.u8(warned) || r.left() != 0)
     return false;
+  s.delay_warned = warned != 0;
   out = std::move(s);
   return true;
 }

@@ -53,6 +53,7 @@ struct RcptStateRecord {
   std::uint32_t attempts = 0;
   std::int64_t next_attempt = 0;
   std::string last_reply;
+  bool delay_warned = false;
 };
 std::string encode_rcpt_state(const RcptStateRecord& r);
 bool decode_rcpt_state(std::string_view payload, RcptStateRecord& out);

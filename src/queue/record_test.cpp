@@ -57,8 +57,10 @@ Envelope sample() {
   r.attempts = 3;
   r.next_attempt = -5;
   r.last_reply = "550 5.1.1 no such user";
+  r.delay_warned = true;
   e.rcpts.push_back(r);
   r.address = std::string("c\0d@x", 5);
+  r.delay_warned = false;
   r.status = RcptStatus::pending;
   e.rcpts.push_back(r);
   return e;
@@ -88,6 +90,8 @@ TEST(Record, EnvelopeRoundTrip) {
   EXPECT_EQ(d.rcpts[0].next_attempt, -5);
   EXPECT_EQ(d.rcpts[0].notify, 5u);
   EXPECT_EQ(d.rcpts[1].address, e.rcpts[1].address);
+  EXPECT_TRUE(d.rcpts[0].delay_warned);
+  EXPECT_FALSE(d.rcpts[1].delay_warned);
   // Every truncation and trailing junk is rejected.
   for (std::size_t n = 0; n < p.size(); ++n) EXPECT_FALSE(decode_envelope(p.substr(0, n), e.id, d)) << n;
   EXPECT_FALSE(decode_envelope(p + "x", e.id, d));
@@ -102,7 +106,7 @@ TEST(Record, EnvelopeRejectsHugeCounts) {
 }
 
 TEST(Record, RcptStateRoundTrip) {
-  RcptStateRecord s{7, RcptStatus::expired, 9, 1'700'000'123, "451 4.4.1 timeout"};
+  RcptStateRecord s{7, RcptStatus::expired, 9, 1'700'000'123, "451 4.4.1 timeout", true};
   auto p = encode_rcpt_state(s);
   RcptStateRecord d;
   ASSERT_TRUE(decode_rcpt_state(p, d));
@@ -111,6 +115,7 @@ TEST(Record, RcptStateRoundTrip) {
   EXPECT_EQ(d.attempts, 9u);
   EXPECT_EQ(d.next_attempt, 1'700'000'123);
   EXPECT_EQ(d.last_reply, s.last_reply);
+  EXPECT_TRUE(d.delay_warned);
   p[5] = 9;  // status out of range
   EXPECT_FALSE(decode_rcpt_state(p, d));
 }

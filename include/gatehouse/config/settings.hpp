@@ -47,6 +47,7 @@ struct Settings {
   std::chrono::seconds delivery_retry_min{60};
   std::chrono::seconds delivery_retry_max{3600};
   std::chrono::seconds delivery_max_queue_lifetime{5 * 24 * 3600};
+  std::chrono::seconds delivery_delay_warning_after{4 * 3600};  // 0 = no delay warnings
   std::chrono::seconds delivery_connect_timeout{30};
   std::chrono::seconds delivery_command_timeout{300};
 

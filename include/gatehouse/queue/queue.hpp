@@ -43,6 +43,7 @@ struct RecipientState {
   std::uint32_t attempts = 0;
   std::int64_t next_attempt = 0;  // unix seconds
   std::string last_reply;         // last reply or reason, for logs, `queue show` and DSNs
+  bool delay_warned = false;      // a "delayed" DSN was sent for this recipient (only one ever is)
 };
 
 struct Envelope {
@@ -64,6 +65,7 @@ struct RecipientUpdate {
   std::int64_t next_attempt = 0;  // for pending: when to try again
   std::string reply;
   bool count_attempt = true;
+  bool delay_warned = false;      // set the recipient's delay_warned flag (never cleared)
 };
 
 struct Options {
