@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <spdlog/spdlog.h>
 #include <string>
@@ -23,9 +24,12 @@
 #include <vector>
 
 #include "gatehouse/config/store.hpp"
+#include "gatehouse/core/clock.hpp"
 #include "gatehouse/core/fs.hpp"
 #include "gatehouse/core/log.hpp"
 #include "gatehouse/delivery/delivery.hpp"
+#include "gatehouse/dns/cache.hpp"
+#include "gatehouse/dns/cares_resolver.hpp"
 #include "gatehouse/inbound/server.hpp"
 #include "gatehouse/queue/queue.hpp"
 #include "gatehouse/service/queue_ops.hpp"
@@ -260,6 +264,39 @@ int cmd_queue(const fsys::path& data_dir, const std::vector<std::string>& a) {
 
 // --- run -----------------------------------------------------------------------------------
 
+// The engine's resolver: c-ares on the configured dns.servers, swapped for a new one when the
+// setting changes (no restart). Retired resolvers live until shutdown: c-ares objects must be
+// destroyed while no thread runs the io_context.
+class SwitchingResolver final : public dns::Resolver {
+ public:
+  SwitchingResolver(boost::asio::io_context& ioc, std::vector<std::string> servers) : ioc_(ioc) { set(servers); }
+  void set(const std::vector<std::string>& servers) {
+    std::lock_guard lk(mu_);
+    if (current_ && servers == servers_) return;
+    dns::CaresOptions o;
+    o.servers = servers;
+    auto r = std::make_shared<dns::CaresResolver>(ioc_, o);
+    if (current_) retired_.push_back(current_);
+    current_ = r;
+    servers_ = servers;
+  }
+  boost::asio::awaitable<dns::Answer> query(std::string name, dns::RrType type) override {
+    std::shared_ptr<dns::CaresResolver> r;
+    {
+      std::lock_guard lk(mu_);
+      r = current_;
+    }
+    co_return co_await r->query(std::move(name), type);
+  }
+
+ private:
+  boost::asio::io_context& ioc_;
+  std::mutex mu_;
+  std::shared_ptr<dns::CaresResolver> current_;
+  std::vector<std::shared_ptr<dns::CaresResolver>> retired_;
+  std::vector<std::string> servers_;
+};
+
 int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
   if (auto st = core::fs::ensure_dir(data_dir / "log"); !st) return fail(st.error().message);
   core::log::Options lo;
@@ -288,6 +325,22 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
   if (!q) return fail(q.error().message);
 
   boost::asio::io_context ioc;
+  std::shared_ptr<SwitchingResolver> cares;
+  try {
+    cares = std::make_shared<SwitchingResolver>(ioc, (*first)->dns_servers);
+  } catch (const std::exception& e) {
+    return fail(fmt::format("dns.servers: {}", e.what()));
+  }
+  dns::CachingResolver resolver(*cares, core::system_clock());
+  pub.subscribe([weak = std::weak_ptr<SwitchingResolver>(cares), log](const config::SettingsPtr& s) {
+    auto r = weak.lock();
+    if (!r) return;
+    try {
+      r->set(s->dns_servers);
+    } catch (const std::exception& e) {
+      log->error("dns-servers-rejected error=\"{}\"", e.what());
+    }
+  });
   auto server = std::make_unique<inbound::Server>(ioc, pub, **q);
   auto errors = server->start();
   auto bound = server->listening();
@@ -298,7 +351,7 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
   }
   for (auto& b : bound) std::printf("gatehouse: listening for SMTP on %s\n", b.c_str());
   std::fflush(stdout);
-  auto deliv = std::make_unique<delivery::Delivery>(ioc, pub, **q);
+  auto deliv = std::make_unique<delivery::Delivery>(ioc, pub, **q, resolver);
   deliv->start();
   service::Registry registry;
   service::register_queue_ops(registry, **q, [&deliv](core::QueueId id) { return deliv->bounce(id); });

@@ -18,6 +18,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <array>
 #include <deque>
 #include <map>
 #include <random>
@@ -28,6 +29,7 @@
 #include "gatehouse/core/log.hpp"
 #include "gatehouse/core/strings.hpp"
 #include "gatehouse/delivery/routing.hpp"
+#include "gatehouse/dns/resolver.hpp"
 #include "gatehouse/net/timed_socket.hpp"
 #include "gatehouse/queue/queue.hpp"
 #include "gatehouse/smtp/reply.hpp"
@@ -125,13 +127,14 @@ std::string xtext(std::string_view s) {
 }  // namespace
 
 struct Delivery::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& i, config::Publisher& p, queue::Queue& qq)
-      : ioc(i), pub(p), q(qq), st(asio::make_strand(i)), wake(st), log(core::log::get("delivery")),
+  Impl(asio::io_context& i, config::Publisher& p, queue::Queue& qq, dns::Resolver& r)
+      : ioc(i), pub(p), q(qq), resolver(r), st(asio::make_strand(i)), wake(st), log(core::log::get("delivery")),
         rng(std::random_device{}()) {}
 
   asio::io_context& ioc;
   config::Publisher& pub;
   queue::Queue& q;
+  dns::Resolver& resolver;
   Strand st;
   asio::steady_timer wake;
   std::shared_ptr<spdlog::logger> log;
@@ -210,20 +213,14 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
     std::map<std::string, std::pair<Route, std::vector<std::size_t>>> groups;
+    auto sender_domain = domain_of(e.mail_from);
     for (std::size_t i = 0; i < e.rcpts.size(); ++i) {
       const auto& r = e.rcpts[i];
       if (r.status != queue::RcptStatus::pending || r.next_attempt > now) continue;
-      auto route = route_for(*snap, r.domain);
-      if (!route) {
-        auto delay = retry_delay(*snap, r.attempts + 1, jitter());
-        std::string why = "4.4.0 no route: delivery to non-local domains (MX routing) is not available yet";
-        log->info("{}: deferred to=<{}> delay={} reason=\"{}\"", id, r.address, delay, why);
-        msg->updates.push_back({i, queue::RcptStatus::pending, now + delay, why, true});
-        continue;
-      }
-      auto key = route->key();
+      auto route = route_for(*snap, r.domain, sender_domain);
+      auto key = route.key();
       auto& g = groups[key];
-      g.first = *route;
+      g.first = route;
       g.second.push_back(i);
     }
     for (auto& [key, g] : groups) {
@@ -308,14 +305,14 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
     auto snap = self->pub.current();
     Client c(self->st);
     self->live.insert(c.io);
-    auto peer_err = co_await self->open(c, d->route, *snap);
-    if (!peer_err.empty()) {
-      // Dead destination: everything queued for it now fails the same way (deferred).
-      auto r = local_reply(451, {4, 4, 1}, peer_err);
+    auto failure = co_await self->open(c, d->route, *snap);
+    if (failure) {
+      // Dead destination: everything queued for it now gets the same result (a DNS or connection
+      // failure defers; a null MX or a non-existent domain fails permanently).
       while (!d->jobs.empty()) {
         auto job = std::move(d->jobs.front());
         d->jobs.pop_front();
-        self->fail_job(job, r, d->route.server.to_string());
+        self->fail_job(job, *failure, d->route.describe());
       }
       c.io->close();
       self->live.erase(c.io);
@@ -335,17 +332,86 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
     self->live.erase(c.io);
   }
 
-  // Connects, reads the greeting, EHLO (HELO fallback). Returns "" or the reason it failed.
-  awaitable<std::string> open(Client& c, const Route& route, const config::Settings& snap) {
-    boost::system::error_code ec;
-    tcp::resolver resolver(st);
-    auto [rec, results] = co_await resolver.async_resolve(route.server.host, std::to_string(route.server.port),
-                                                         kTuple);
-    if (rec) co_return fmt::format("cannot resolve {}: {}", route.server.host, rec.message());
+  struct Target {
+    std::string host;
+    core::IpAddress ip;
+  };
+
+  // Addresses of one host name: IPv6 first, then IPv4 (RFC 6724 default preference).
+  awaitable<std::pair<std::vector<core::IpAddress>, bool>> addresses_of(const std::string& host) {
+    std::vector<core::IpAddress> out;
+    if (auto lit = core::IpAddress::parse(host)) {
+      out.push_back(*lit);
+      co_return std::make_pair(out, false);
+    }
+    bool temp = false;
+    static constexpr std::array<dns::RrType, 2> kTypes{dns::RrType::AAAA, dns::RrType::A};
+    for (auto type : kTypes) {
+      auto a = co_await resolver.query(host, type);
+      if (a.status == dns::Status::temp_failure) temp = true;
+      for (auto& ip : a.addrs) out.push_back(ip);
+    }
+    co_return std::make_pair(out, temp);
+  }
+
+  // Where to connect for a route, in order; or the reply that explains why there is nowhere.
+  awaitable<std::pair<std::vector<Target>, std::optional<smtp::Reply>>> targets_for(const Route& route) {
+    std::vector<Target> out;
+    if (route.kind == Route::Kind::relay_host) {
+      auto [ips, temp] = co_await addresses_of(route.server.host);
+      for (auto& ip : ips) out.push_back({route.server.host, ip});
+      if (out.empty())
+        co_return std::make_pair(out, std::optional<smtp::Reply>(local_reply(
+                                          451, {4, 4, 3}, fmt::format("cannot resolve mail server {}{}", route.server.host,
+                                                                      temp ? " (temporary DNS failure)" : ""))));
+      co_return std::make_pair(out, std::optional<smtp::Reply>());
+    }
+    auto mx = co_await resolver.query(route.domain, dns::RrType::MX);
+    auto plan = plan_mx(route.domain, mx, rng);
+    switch (plan.kind) {
+      case MxPlan::Kind::null_mx:
+        co_return std::make_pair(out, std::optional<smtp::Reply>(local_reply(556, {5, 1, 10}, plan.reason)));
+      case MxPlan::Kind::no_domain:
+        co_return std::make_pair(out, std::optional<smtp::Reply>(local_reply(550, {5, 1, 2}, plan.reason)));
+      case MxPlan::Kind::temp_failure:
+      case MxPlan::Kind::perm_failure:
+        co_return std::make_pair(out, std::optional<smtp::Reply>(local_reply(451, {4, 4, 3}, plan.reason)));
+      case MxPlan::Kind::hosts:
+      case MxPlan::Kind::implicit:
+        break;
+    }
+    bool any_temp = false;
+    for (auto& h : plan.hosts) {
+      auto [ips, temp] = co_await addresses_of(h.host);
+      any_temp = any_temp || temp;
+      for (auto& ip : ips) out.push_back({h.host, ip});
+    }
+    if (out.empty()) {
+      if (any_temp)
+        co_return std::make_pair(out, std::optional<smtp::Reply>(local_reply(
+                                          451, {4, 4, 3}, fmt::format("address lookup for the MX hosts of {} failed "
+                                                                      "temporarily", route.domain))));
+      auto why = plan.kind == MxPlan::Kind::implicit
+                     ? fmt::format("{} has no MX and no address record", route.domain)
+                     : fmt::format("no MX host of {} has an address record", route.domain);
+      co_return std::make_pair(out, std::optional<smtp::Reply>(local_reply(550, {5, 4, 4}, why)));
+    }
+    co_return std::make_pair(out, std::optional<smtp::Reply>());
+  }
+
+  // Connects to the first target that answers (next MX on refusal, timeout or a refused
+  // greeting/EHLO), reads the greeting, EHLO (HELO fallback). Returns nothing on success, else
+  // the reply every job of this destination gets.
+  awaitable<std::optional<smtp::Reply>> open(Client& c, const Route& route, const config::Settings& snap) {
+    auto [targets, failure] = co_await targets_for(route);
+    if (failure) co_return failure;
+    auto port = route.kind == Route::Kind::relay_host ? route.server.port : route.port;
     std::string last_error = "no address";
-    for (const auto& entry : results) {
-      auto ep = entry.endpoint();
+    for (const auto& t : targets) {
       boost::system::error_code oc;
+      auto addr = asio::ip::make_address(t.ip.to_string(), oc);
+      if (oc) continue;
+      tcp::endpoint ep(addr, port);
       c.io->sock.close(oc);
       c.io->sock.open(ep.protocol(), oc);
       if (!route.bind_ip.empty()) {
@@ -358,19 +424,31 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
       }
       c.io->arm(snap.delivery_connect_timeout);
       auto [cec] = co_await c.io->sock.async_connect(ep, kTuple);
+      c.peer = fmt::format("{}[{}]:{}", t.host, t.ip.to_string(), port);
       if (cec) {
-        last_error = fmt::format("connect to {}:{} failed: {}", ep.address().to_string(), ep.port(),
-                                 c.io->timed_out ? std::string("timed out") : cec.message());
+        last_error = fmt::format("connect to {} failed: {}", c.peer, c.io->timed_out ? std::string("timed out") : cec.message());
+        log->info("connect-failed destination=\"{}\" peer={} error=\"{}\"", route.describe(), c.peer,
+                  c.io->timed_out ? std::string("timed out") : cec.message());
         continue;
       }
-      c.peer = fmt::format("{}[{}]:{}", route.server.host, ep.address().to_string(), ep.port());
+      c.rbuf.clear();
+      c.parser = smtp::ReplyParser{};
+      c.caps = Caps{};
       auto greet = co_await c.read_reply(snap.delivery_command_timeout);
-      if (!greet) co_return fmt::format("{}: no greeting (connection lost or timed out)", c.peer);
-      if (greet->code != 220) co_return fmt::format("{}: greeting refused: {} {}", c.peer, greet->code, greet->text());
-      if (!co_await c.write("EHLO " + route.helo + "\r\n", snap.delivery_command_timeout))
-        co_return fmt::format("{}: connection lost after greeting", c.peer);
+      if (!greet || greet->code != 220) {
+        last_error = greet ? fmt::format("{} refused the connection: {} {}", c.peer, greet->code, greet->text())
+                           : fmt::format("{}: no greeting", c.peer);
+        continue;
+      }
+      if (!co_await c.write("EHLO " + route.helo + "\r\n", snap.delivery_command_timeout)) {
+        last_error = fmt::format("{}: connection lost after the greeting", c.peer);
+        continue;
+      }
       auto ehlo = co_await c.read_reply(snap.delivery_command_timeout);
-      if (!ehlo) co_return fmt::format("{}: no reply to EHLO", c.peer);
+      if (!ehlo) {
+        last_error = fmt::format("{}: no reply to EHLO", c.peer);
+        continue;
+      }
       if (ehlo->code == 250) {
         c.caps.esmtp = true;
         for (std::size_t i = 1; i < ehlo->lines.size(); ++i) {
@@ -384,15 +462,20 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
           else if (kw == "size" && words.size() > 1) c.caps.size = core::parse_u64(words[1]).value_or(0);
         }
       } else {
-        if (!co_await c.write("HELO " + route.helo + "\r\n", snap.delivery_command_timeout))
-          co_return fmt::format("{}: connection lost after EHLO", c.peer);
+        if (!co_await c.write("HELO " + route.helo + "\r\n", snap.delivery_command_timeout)) {
+          last_error = fmt::format("{}: connection lost after EHLO", c.peer);
+          continue;
+        }
         auto helo = co_await c.read_reply(snap.delivery_command_timeout);
-        if (!helo || helo->code != 250)
-          co_return fmt::format("{}: HELO refused: {}", c.peer, helo ? helo->text() : std::string("no reply"));
+        if (!helo || helo->code != 250) {
+          last_error = fmt::format("{}: HELO refused: {}", c.peer, helo ? helo->text() : std::string("no reply"));
+          continue;
+        }
       }
-      co_return std::string();
+      co_return std::nullopt;
     }
-    co_return last_error;
+    c.peer.clear();
+    co_return local_reply(451, {4, 4, 1}, last_error);
   }
 
   // One transaction on an open connection. Returns false when the connection is unusable.
@@ -560,8 +643,8 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-Delivery::Delivery(asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue)
-    : impl_(std::make_shared<Impl>(ioc, settings, queue)) {}
+Delivery::Delivery(asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue, dns::Resolver& resolver)
+    : impl_(std::make_shared<Impl>(ioc, settings, queue, resolver)) {}
 
 Delivery::~Delivery() = default;
 

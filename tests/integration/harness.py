@@ -110,8 +110,9 @@ class Gateway:
 class SmtpSink:
     """Postfix smtp-sink dumping every transaction into a directory."""
 
-    def __init__(self, *extra, port=None):
+    def __init__(self, *extra, port=None, host="127.0.0.1"):
         self.port = port or free_port()
+        self.host = host
         self.extra = list(extra)
         self.dir = tempfile.mkdtemp(prefix="gh-sink-")
         os.chmod(self.dir, 0o777)
@@ -122,9 +123,10 @@ class SmtpSink:
         args = [os.path.join(TOOLS, "smtp-sink")]
         if os.geteuid() == 0:
             args += ["-u", "nobody"]
-        args += ["-d", os.path.join(self.dir, "m."), *self.extra, f"127.0.0.1:{self.port}", "256"]
+        args += ["-d", os.path.join(self.dir, "m."), *self.extra, f"{self.host}:{self.port}", "256"]
         self.proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_until(lambda: port_open(self.port) or self.proc.poll() is not None, what="smtp-sink to listen")
+        wait_until(lambda: port_open(self.port, self.host) or self.proc.poll() is not None,
+                   what="smtp-sink to listen")
         if self.proc.poll() is not None:
             raise AssertionError(f"smtp-sink failed: {self.proc.stderr.read().decode()}")
         return self
@@ -176,3 +178,60 @@ def smtp_dialogue(port, lines, timeout=10.0):
     finally:
         s.close()
     return out.decode("utf-8", errors="replace")
+
+
+class Dnsmasq:
+    """dnsmasq serving a few MX/A/TXT records on 127.0.0.1 and a free port (UDP and TCP).
+    `args` are extra dnsmasq options such as --mx-host=..., --host-record=..., --txt-record=...,
+    --dns-rr=NAME,15,HEX (raw records, e.g. a null MX)."""
+
+    def __init__(self, *args):
+        self.port = free_port()
+        self.args = list(args)
+        self.proc = None
+        self.log = tempfile.NamedTemporaryFile(prefix="gh-dnsmasq-", suffix=".log", delete=False)
+
+    def start(self):
+        cmd = ["/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-daemon", f"--port={self.port}",
+               "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
+               "--conf-file=/dev/null", "--log-facility=-", "--user=root", "--group=root", *self.args]
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"dnsmasq exited: {open(self.log.name).read()}")
+            return port_open(self.port)
+
+        wait_until(ready, what="dnsmasq to listen")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def cleanup(self):
+        self.stop()
+        self.log.close()
+        os.unlink(self.log.name)
+
+
+def free_port_on(*hosts):
+    """A TCP port that is free on every given loopback address."""
+    for _ in range(50):
+        p = free_port()
+        ok = True
+        for h in hosts:
+            with socket.socket() as s:
+                try:
+                    s.bind((h, p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return p
+    raise AssertionError("no common free port")

@@ -1,5 +1,6 @@
 // Delivery driver: takes due messages from the queue, groups their pending recipients by
-// destination, and delivers them over SMTP (PIPELINING when offered) with a bounded number of
+// destination (a local domain's server, or the MX hosts of any other domain, RFC 5321 §5),
+// and delivers them over SMTP (PIPELINING when offered) with a bounded number of
 // connections per destination and connection reuse. Results go back to the queue per recipient:
 // 2xx delivered; 4xx or connection failure deferred with backoff; 5xx failed (recorded and
 // logged; the bounce message is issue "Outbound delivery").
@@ -13,12 +14,13 @@
 namespace boost::asio { class io_context; }
 namespace gatehouse::config { class Publisher; }
 namespace gatehouse::queue { class Queue; }
+namespace gatehouse::dns { class Resolver; }
 
 namespace gatehouse::delivery {
 
 class Delivery {
  public:
-  Delivery(boost::asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue);
+  Delivery(boost::asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue, dns::Resolver& resolver);
   ~Delivery();
   Delivery(const Delivery&) = delete;
   Delivery& operator=(const Delivery&) = delete;
