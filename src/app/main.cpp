@@ -33,6 +33,7 @@
 #include "gatehouse/inbound/server.hpp"
 #include "gatehouse/queue/queue.hpp"
 #include "gatehouse/service/queue_ops.hpp"
+#include "gatehouse/tls/cert_cli.hpp"
 #include "control.hpp"
 #include "service_host.hpp"
 
@@ -50,6 +51,9 @@ commands:
   domain remove NAME | list
   relay allow CIDR | remove CIDR | list
   queue list | show ID | retry [ID] | delete ID | bounce ID
+  cert create --host H --org O [--alt LIST] [--key rsa:2048|rsa:3072|rsa:4096|ec:p256] [--country CC] [--days N]
+  cert import --pem FILE [--password-file FILE] | import --pfx FILE --password-file FILE
+  cert list | show ID | export ID | activate ID | delete ID
   service install | uninstall | run     (Windows service control)
   --version
 
@@ -426,11 +430,17 @@ int main(int argc, char** argv) {
       app::ForegroundHost host;
       return host.run([&](app::StopSignal& stop) { return cmd_run(dir, stop); });
     }
+    {
+      core::log::Options quiet;  // CLI commands: warnings and errors only, on stderr
+      quiet.level = "warn";
+      core::log::init(quiet);
+    }
     if (cmd == "queue") return cmd_queue(dir, rest);
     if (cmd == "service") return app::service_command(rest, [&](app::StopSignal& stop) { return cmd_run(dir, stop); });
-    if (cmd == "config" || cmd == "domain" || cmd == "relay") {
+    if (cmd == "config" || cmd == "domain" || cmd == "relay" || cmd == "cert") {
       auto store = open_store(dir);
       if (!store) return fail(store.error().message);
+      if (cmd == "cert") return tls::run_cert_command(**store, rest);
       if (cmd == "config") return cmd_config(**store, rest);
       if (cmd == "domain") return cmd_domain(**store, rest);
       return cmd_relay(**store, rest);

@@ -37,6 +37,19 @@ CREATE TABLE relay_networks(    -- writer: config (config::Store::relay_allow/re
   cidr TEXT PRIMARY KEY         -- normalized network/prefix, host bits zero
 ) STRICT;
 )sql",
+    // 2: the TLS certificate store.
+    R"sql(
+CREATE TABLE certificates(      -- writer: tls (tls::CertStore::add/activate/remove, on behalf of service)
+  id        INTEGER PRIMARY KEY,
+  cert_pem  TEXT NOT NULL,                -- the leaf certificate, PEM
+  chain_pem TEXT NOT NULL DEFAULT '',     -- intermediates as PEM, the leaf's issuer first; '' = none
+  key_pem   TEXT NOT NULL,                -- the leaf's private key, unencrypted PKCS#8 PEM; read only by tls
+  active    INTEGER NOT NULL DEFAULT 0 CHECK (active IN (0, 1)),  -- 1 = the one the server presents
+  created   INTEGER NOT NULL              -- Unix seconds when it was added
+) STRICT;
+CREATE UNIQUE INDEX certificates_one_active  -- at most one certificate is active
+  ON certificates(active) WHERE active = 1;
+)sql",
 };
 
 Expected<int> user_version(sqlite3* db) {

@@ -59,6 +59,12 @@ class Store {
   // PRAGMA data_version: changes when another connection commits.
   Expected<std::int64_t> data_version();
 
+  // The open connection, for a module that owns a table created by the migrations above and
+  // writes it itself (tls::CertStore and `certificates`; architecture.md §2 "Table ownership").
+  // Same rules as the Store: one thread at a time, no statement or transaction left open across
+  // calls, never closed by the caller, and no access to another module's tables.
+  sqlite3* db() { return db_; }
+
  private:
   explicit Store(sqlite3* db);
   sqlite3* db_;
