@@ -50,6 +50,23 @@ CREATE TABLE certificates(      -- writer: tls (tls::CertStore::add/activate/rem
 CREATE UNIQUE INDEX certificates_one_active  -- at most one certificate is active
   ON certificates(active) WHERE active = 1;
 )sql",
+    // 3: TLS policy lists (issue "TLS everywhere" items 5-7).
+    R"sql(
+CREATE TABLE tls_lists(         -- writer: tlspolicy (tlspolicy::ListStore, on behalf of service)
+  list  TEXT NOT NULL CHECK (list IN ('starttls-whitelist', 'starttls-required', 'tls-domains')),
+  entry TEXT NOT NULL,          -- normalised entry: IP, CIDR, host name, *.domain, domain or user@domain; '' = everyone (tls-domains)
+  PRIMARY KEY (list, entry)
+) STRICT;
+)sql",
+    // 4: SMTP AUTH users (issue "TLS everywhere" item 9).
+    R"sql(
+CREATE TABLE users(             -- writer: auth (auth::UserStore, on behalf of service)
+  name          TEXT PRIMARY KEY,
+  password_hash TEXT NOT NULL,  -- "$scrypt$..."/"$pbkdf2-sha256$..." salted hash; never returned by any API
+  cram_secret   TEXT NOT NULL DEFAULT '',  -- only when CRAM-MD5 needs it (see docs/encryption.md); '' = none
+  created       INTEGER NOT NULL
+) STRICT;
+)sql",
 };
 
 Expected<int> user_version(sqlite3* db) {
