@@ -9,6 +9,7 @@
 // running server notices the commit within a second (config::Watcher).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -34,6 +35,9 @@
 #include "gatehouse/queue/queue.hpp"
 #include "gatehouse/service/queue_ops.hpp"
 #include "gatehouse/tls/cert_cli.hpp"
+#include "gatehouse/tls/cert_store.hpp"
+#include "gatehouse/tls/contexts.hpp"
+#include "gatehouse/tlspolicy/list_cli.hpp"
 #include "control.hpp"
 #include "service_host.hpp"
 
@@ -54,6 +58,7 @@ commands:
   cert create --host H --org O [--alt LIST] [--key rsa:2048|rsa:3072|rsa:4096|ec:p256] [--country CC] [--days N]
   cert import --pem FILE [--password-file FILE] | import --pfx FILE --password-file FILE
   cert list | show ID | export ID | activate ID | delete ID
+  list add|remove starttls-whitelist|starttls-required|tls-domains ENTRY | list show LIST
   service install | uninstall | run     (Windows service control)
   --version
 
@@ -328,7 +333,53 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
   auto q = queue::Queue::open(qo);
   if (!q) return fail(q.error().message);
 
+  // TLS contexts from the active certificate, rebuilt whenever settings are republished (a
+  // `cert activate` commits to the database, which republishes): new connections use the new one.
+  auto contexts = std::make_shared<tls::Contexts>();
+  auto db_path = data_dir / "gatehouse.db";
+  auto reload_tls = [contexts, db_path, log](const config::Settings& s) {
+    auto st = config::Store::open(db_path);
+    if (!st) {
+      log->error("tls-reload-failed error=\"{}\"", st.error().message);
+      return;
+    }
+    tls::CertStore certs(**st);
+    auto active = certs.active_with_key();
+    if (!active) {
+      log->error("tls-reload-failed error=\"{}\"", active.error().message);
+      return;
+    }
+    auto before = contexts->active_fingerprint();
+    tls::ContextOptions o;
+    o.min_protocol = s.tls_min_protocol;
+    o.ciphers = s.tls_ciphers;
+    if (auto r = contexts->update(*active, o); !r) {
+      log->error("tls-reload-failed error=\"{}\"", r.error().message);
+      return;
+    }
+    const auto& a = *active;
+    if (a && a->fingerprint_sha256 != before)
+      log->info("tls-certificate-active id={} subject=\"{}\" not_after={} fingerprint={}", a->id, a->subject,
+                tls::iso8601_utc(a->not_after), a->fingerprint_sha256);
+    if (!a && s.tls_enabled) log->warn("tls-no-certificate: tls.enabled is on but no certificate is active");
+    if (a)
+      if (auto w = tls::expiry_warning(*a, std::chrono::system_clock::now())) log->warn("tls-certificate-expiry {}", *w);
+  };
+  reload_tls(**first);
+  pub.subscribe([reload_tls](const config::SettingsPtr& s) { reload_tls(*s); });
+
   boost::asio::io_context ioc;
+  // Daily check of the active certificate's expiry (warnings at 30 and 7 days).
+  boost::asio::steady_timer expiry_timer(ioc);
+  std::function<void()> arm_expiry = [&] {
+    expiry_timer.expires_after(std::chrono::hours(24));
+    expiry_timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      reload_tls(*pub.current());
+      arm_expiry();
+    });
+  };
+  arm_expiry();
   std::shared_ptr<SwitchingResolver> cares;
   try {
     cares = std::make_shared<SwitchingResolver>(ioc, (*first)->dns_servers);
@@ -345,7 +396,7 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
       log->error("dns-servers-rejected error=\"{}\"", e.what());
     }
   });
-  auto server = std::make_unique<inbound::Server>(ioc, pub, **q);
+  auto server = std::make_unique<inbound::Server>(ioc, pub, **q, *contexts);
   auto errors = server->start();
   auto bound = server->listening();
   if (bound.empty()) {
@@ -374,6 +425,7 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
     auto grace = pub.current()->smtp_shutdown_grace;
     log->info("stopping grace={}s", grace.count());
     control.stop();
+    expiry_timer.cancel();
     server->shutdown(grace, [&] { deliv->stop([&] { ioc.stop(); }); });
   };
   host_stop.bind(ioc, begin_stop, [&] {
@@ -437,10 +489,11 @@ int main(int argc, char** argv) {
     }
     if (cmd == "queue") return cmd_queue(dir, rest);
     if (cmd == "service") return app::service_command(rest, [&](app::StopSignal& stop) { return cmd_run(dir, stop); });
-    if (cmd == "config" || cmd == "domain" || cmd == "relay" || cmd == "cert") {
+    if (cmd == "config" || cmd == "domain" || cmd == "relay" || cmd == "cert" || cmd == "list") {
       auto store = open_store(dir);
       if (!store) return fail(store.error().message);
       if (cmd == "cert") return tls::run_cert_command(**store, rest);
+      if (cmd == "list") return tlspolicy::run_list_command(**store, rest);
       if (cmd == "config") return cmd_config(**store, rest);
       if (cmd == "domain") return cmd_domain(**store, rest);
       return cmd_relay(**store, rest);

@@ -22,7 +22,8 @@ using SecondsField = std::chrono::seconds Settings::*;
 using StringField = std::string Settings::*;
 using ListenField = std::vector<core::HostPort> Settings::*;
 using StringListField = std::vector<std::string> Settings::*;
-using Field = std::variant<UintField, SecondsField, StringField, ListenField, StringListField>;
+using BoolField = bool Settings::*;
+using Field = std::variant<UintField, SecondsField, StringField, ListenField, StringListField, BoolField>;
 
 struct Entry {
   SettingDef def;
@@ -97,6 +98,36 @@ const std::vector<Entry>& entries() {
       {{"delivery.command_timeout", T::seconds, "300",
         "Seconds to wait for each reply from a remote SMTP server", 1, 3600},
        &Settings::delivery_command_timeout},
+      {{"tls.enabled", T::boolean, "off",
+        "Enable SSL and STARTTLS support for SMTP and HTTPS (needs an active certificate)"},
+       &Settings::tls_enabled},
+      {{"tls.outbound_starttls", T::boolean, "off",
+        "Send messages with STARTTLS whenever the receiving server offers it"},
+       &Settings::tls_outbound_starttls},
+      {{"tls.fallback_to_plain", T::boolean, "on",
+        "After a failed TLS handshake, retry at once without TLS and keep doing so for that host for an hour"},
+       &Settings::tls_fallback_to_plain},
+      {{"tls.min_protocol", T::tls_protocol, "TLSv1.2", "Oldest TLS version accepted and offered: TLSv1.2 or TLSv1.3"},
+       &Settings::tls_min_protocol},
+      {{"tls.ciphers", T::cipher_list,
+        "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!MD5:!RC4:!3DES:!SHA1",
+        "OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are always the strong defaults)"},
+       &Settings::tls_ciphers},
+      {{"tls.min_cipher_bits", T::uint, "112",
+        "Least cipher strength, in bits, for mail to TLS-enforced recipient domains (tls-domains)", 1, 256},
+       &Settings::tls_min_cipher_bits},
+      {{"auth.cram_md5", T::boolean, "off", "Offer the CRAM-MD5 SMTP AUTH mechanism"},
+       &Settings::auth_cram_md5},
+      {{"auth.allow_plaintext", T::boolean, "off",
+        "Allow AUTH PLAIN and AUTH LOGIN on connections without TLS"},
+       &Settings::auth_allow_plaintext},
+      {{"auth.max_failures", T::uint, "5",
+        "Failed SMTP AUTH attempts from one client IP, within auth.failure_window, before AUTH is refused",
+        1, 1000},
+       &Settings::auth_max_failures},
+      {{"auth.failure_window", T::seconds, "300",
+        "Seconds over which failed SMTP AUTH attempts from one client IP are counted", 1, kDay},
+       &Settings::auth_failure_window},
       {{"log.level", T::log_level, "info",
         "Log detail: trace, debug, info, warn, error, critical or off"},
        &Settings::log_level},
@@ -118,6 +149,7 @@ Error unknown_key(std::string_view key) {
 struct Parsed {
   std::string text;
   std::uint64_t number = 0;
+  bool flag = false;
   std::vector<core::HostPort> listen;
   std::vector<std::string> servers;
 };
@@ -188,6 +220,58 @@ Expected<Parsed> parse_servers(const SettingDef& def, std::string_view v) {
   return p;
 }
 
+Expected<Parsed> parse_boolean(const SettingDef& def, std::string_view v) {
+  const std::string b = core::to_lower(v);
+  Parsed p;
+  if (b == "on" || b == "true" || b == "yes" || b == "1") p.flag = true;
+  else if (b == "off" || b == "false" || b == "no" || b == "0") p.flag = false;
+  else return make_error(fmt::format("{}: must be on or off, got {}", def.key, detail::quote(v)));
+  p.text = p.flag ? "on" : "off";
+  return p;
+}
+
+Expected<Parsed> parse_tls_protocol(const SettingDef& def, std::string_view v) {
+  const std::string b = core::to_lower(v);
+  Parsed p;
+  if (b == "tlsv1.2" || b == "tls1.2" || b == "1.2") p.text = "TLSv1.2";
+  else if (b == "tlsv1.3" || b == "tls1.3" || b == "1.3") p.text = "TLSv1.3";
+  else return make_error(fmt::format("{}: must be TLSv1.2 or TLSv1.3, got {}", def.key, detail::quote(v)));
+  return p;
+}
+
+// OpenSSL cipher-list syntax: elements separated by ':', ',' or ' ', each an optional '!', '-'
+// or '+' and then cipher names, aliases or @STRENGTH/@SECLEVEL=n joined by '+'. Whether the list
+// leaves any usable cipher only OpenSSL knows: tls checks that when it builds its contexts.
+Expected<Parsed> parse_cipher_list(const SettingDef& def, std::string_view v) {
+  constexpr std::size_t kMax = 1024;
+  if (v.empty())
+    return make_error(fmt::format("{}: must not be empty (unset it to go back to the default list)", def.key));
+  if (v.size() > kMax) return make_error(fmt::format("{}: longer than {} characters", def.key, kMax));
+  auto name_char = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.' || c == '+' || c == '=' || c == '@';
+  };
+  std::string canon;
+  std::size_t start = 0;
+  while (start <= v.size()) {
+    auto end = v.find_first_of(": ,", start);
+    auto item = v.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    start = end == std::string_view::npos ? v.size() + 1 : end + 1;
+    if (item.empty()) continue;
+    auto body = item;
+    if (body.front() == '!' || body.front() == '-' || body.front() == '+') body.remove_prefix(1);
+    if (body.empty() || !std::all_of(body.begin(), body.end(), name_char))
+      return make_error(fmt::format("{}: {} is not a cipher name or rule (expected names like ECDHE+AESGCM or "
+                                    "!aNULL, separated by ':'), in {}",
+                                    def.key, detail::quote(item), detail::quote(v)));
+    if (!canon.empty()) canon += ':';
+    canon += item;
+  }
+  Parsed p;
+  p.text = std::move(canon);
+  return p;
+}
+
 Expected<Parsed> parse_value(const SettingDef& def, std::string_view raw) {
   auto v = core::trim(raw);
   switch (def.type) {
@@ -198,6 +282,12 @@ Expected<Parsed> parse_value(const SettingDef& def, std::string_view raw) {
       return parse_listen(def, v);
     case SettingType::server_list:
       return parse_servers(def, v);
+    case SettingType::boolean:
+      return parse_boolean(def, v);
+    case SettingType::tls_protocol:
+      return parse_tls_protocol(def, v);
+    case SettingType::cipher_list:
+      return parse_cipher_list(def, v);
     case SettingType::log_level: {
       std::string level = core::to_lower(v);
       if (!core::log::is_valid_level(level))
@@ -229,6 +319,7 @@ void apply_parsed(Settings& s, const Entry& e, Parsed&& p) {
         else if constexpr (std::is_same_v<F, SecondsField>) s.*field = std::chrono::seconds(p.number);
         else if constexpr (std::is_same_v<F, StringField>) s.*field = std::move(p.text);
         else if constexpr (std::is_same_v<F, ListenField>) s.*field = std::move(p.listen);
+        else if constexpr (std::is_same_v<F, BoolField>) s.*field = p.flag;
         else s.*field = std::move(p.servers);
       },
       e.field);

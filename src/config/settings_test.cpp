@@ -28,7 +28,10 @@ TEST(Registry, KeysInDisplayOrderAndUnique) {
       "delivery.mx_port", "delivery.max_connections_per_destination", "delivery.retry_min",
       "delivery.retry_max", "delivery.max_queue_lifetime", "delivery.delay_warning_after",
       "delivery.connect_timeout",
-      "delivery.command_timeout", "log.level"};
+      "delivery.command_timeout",
+      "tls.enabled", "tls.outbound_starttls", "tls.fallback_to_plain", "tls.min_protocol", "tls.ciphers",
+      "tls.min_cipher_bits", "auth.cram_md5", "auth.allow_plaintext", "auth.max_failures", "auth.failure_window",
+      "log.level"};
   EXPECT_EQ(keys, expected);
   for (const auto& d : setting_defs()) {
     EXPECT_FALSE(d.description.empty()) << d.key;
@@ -75,6 +78,29 @@ TEST(Registry, DefaultsMatchStructInitializers) {
   EXPECT_EQ(d.delivery_delay_warning_after, s.delivery_delay_warning_after);
   EXPECT_EQ(d.delivery_connect_timeout, s.delivery_connect_timeout);
   EXPECT_EQ(d.delivery_command_timeout, s.delivery_command_timeout);
+  EXPECT_EQ(d.tls_enabled, s.tls_enabled);
+  EXPECT_EQ(d.tls_outbound_starttls, s.tls_outbound_starttls);
+  EXPECT_EQ(d.tls_fallback_to_plain, s.tls_fallback_to_plain);
+  EXPECT_EQ(d.tls_min_protocol, s.tls_min_protocol);
+  EXPECT_EQ(d.tls_ciphers, s.tls_ciphers);
+  EXPECT_EQ(d.tls_min_cipher_bits, s.tls_min_cipher_bits);
+  EXPECT_EQ(d.auth_cram_md5, s.auth_cram_md5);
+  EXPECT_EQ(d.auth_allow_plaintext, s.auth_allow_plaintext);
+  EXPECT_EQ(d.auth_max_failures, s.auth_max_failures);
+  EXPECT_EQ(d.auth_failure_window, s.auth_failure_window);
+  // The documented defaults (issue "TLS everywhere"), so a changed initializer is noticed.
+  EXPECT_FALSE(d.tls_enabled);
+  EXPECT_FALSE(d.tls_outbound_starttls);
+  EXPECT_TRUE(d.tls_fallback_to_plain);
+  EXPECT_EQ(d.tls_min_protocol, "TLSv1.2");
+  EXPECT_EQ(d.tls_min_cipher_bits, 112u);
+  EXPECT_FALSE(d.auth_cram_md5);
+  EXPECT_FALSE(d.auth_allow_plaintext);
+  EXPECT_EQ(d.auth_max_failures, 5u);
+  EXPECT_EQ(d.auth_failure_window, std::chrono::seconds(300));
+  EXPECT_TRUE(d.tls_starttls_whitelist.empty());
+  EXPECT_TRUE(d.tls_starttls_required.empty());
+  EXPECT_TRUE(d.tls_enforced_domains.empty());
   EXPECT_EQ(d.log_level, s.log_level);
   EXPECT_TRUE(detail::check_consistency(d));
 }
@@ -150,6 +176,73 @@ TEST(Validate, LogLevelAndHostname) {
   EXPECT_TRUE(contains(error_of(validate_setting("smtp.hostname", "192.0.2.1")), "IP address")) ;
   EXPECT_FALSE(validate_setting("smtp.hostname", "-bad.example"));
   EXPECT_FALSE(validate_setting("smtp.hostname", "under_score.example"));
+}
+
+TEST(Validate, Booleans) {
+  for (auto on : {"on", "ON", "true", "Yes", "1", " on "})
+    EXPECT_EQ(*detail::normalize_setting("tls.enabled", on), "on") << on;
+  for (auto off : {"off", "False", "no", "0"})
+    EXPECT_EQ(*detail::normalize_setting("auth.cram_md5", off), "off") << off;
+  EXPECT_EQ(error_of(validate_setting("tls.outbound_starttls", "maybe")),
+            "tls.outbound_starttls: must be on or off, got 'maybe'");
+  EXPECT_FALSE(validate_setting("tls.fallback_to_plain", ""));
+  Settings s;
+  ASSERT_TRUE(apply_setting(s, "tls.enabled", "yes"));
+  ASSERT_TRUE(apply_setting(s, "tls.fallback_to_plain", "off"));
+  ASSERT_TRUE(apply_setting(s, "auth.allow_plaintext", "true"));
+  EXPECT_TRUE(s.tls_enabled);
+  EXPECT_FALSE(s.tls_fallback_to_plain);
+  EXPECT_TRUE(s.auth_allow_plaintext);
+}
+
+TEST(Validate, TlsProtocolCiphersAndNumbers) {
+  EXPECT_EQ(*detail::normalize_setting("tls.min_protocol", "tlsv1.3"), "TLSv1.3");
+  EXPECT_EQ(*detail::normalize_setting("tls.min_protocol", "1.2"), "TLSv1.2");
+  EXPECT_EQ(error_of(validate_setting("tls.min_protocol", "TLSv1.1")),
+            "tls.min_protocol: must be TLSv1.2 or TLSv1.3, got 'TLSv1.1'");
+  EXPECT_FALSE(validate_setting("tls.min_protocol", "SSLv3"));
+
+  EXPECT_EQ(*detail::normalize_setting("tls.ciphers", " HIGH:!aNULL, !MD5 @STRENGTH "), "HIGH:!aNULL:!MD5:@STRENGTH");
+  EXPECT_TRUE(validate_setting("tls.ciphers", "ECDHE-RSA-AES128-GCM-SHA256:ECDHE+AESGCM:-RSA:+AES256:@SECLEVEL=2"));
+  EXPECT_TRUE(contains(error_of(validate_setting("tls.ciphers", "")), "must not be empty"));
+  EXPECT_TRUE(error_of(validate_setting("tls.ciphers", "HIGH:!")).starts_with("tls.ciphers: '!' is not a cipher"));
+  EXPECT_FALSE(validate_setting("tls.ciphers", "HIGH;rm -rf"));
+  EXPECT_FALSE(validate_setting("tls.ciphers", "HIGH:valid!"));
+  EXPECT_FALSE(validate_setting("tls.ciphers", std::string(1025, 'A')));
+
+  EXPECT_TRUE(validate_setting("tls.min_cipher_bits", "256"));
+  EXPECT_FALSE(validate_setting("tls.min_cipher_bits", "0"));
+  EXPECT_FALSE(validate_setting("tls.min_cipher_bits", "257"));
+  EXPECT_FALSE(validate_setting("auth.max_failures", "0"));
+  EXPECT_TRUE(validate_setting("auth.max_failures", "1000"));
+  EXPECT_EQ(error_of(validate_setting("auth.failure_window", "5m")),
+            "auth.failure_window: must be a whole number of seconds from 1 to 86400, got '5m'");
+}
+
+// Every new key: value -> canonical text -> applied field, and the canonical text applies again.
+TEST(Validate, TlsAndAuthRoundTrip) {
+  Settings s;
+  const std::vector<std::pair<std::string_view, std::string_view>> values = {
+      {"tls.enabled", "on"},          {"tls.outbound_starttls", "on"},  {"tls.fallback_to_plain", "off"},
+      {"tls.min_protocol", "TLSv1.3"}, {"tls.ciphers", "HIGH:!aNULL"},  {"tls.min_cipher_bits", "128"},
+      {"auth.cram_md5", "on"},        {"auth.allow_plaintext", "on"},   {"auth.max_failures", "3"},
+      {"auth.failure_window", "600"}};
+  for (auto [key, value] : values) {
+    auto canon = detail::normalize_setting(key, value);
+    ASSERT_TRUE(canon) << key;
+    EXPECT_EQ(*canon, value) << key;
+    ASSERT_TRUE(apply_setting(s, key, *canon)) << key;
+  }
+  EXPECT_TRUE(s.tls_enabled);
+  EXPECT_TRUE(s.tls_outbound_starttls);
+  EXPECT_FALSE(s.tls_fallback_to_plain);
+  EXPECT_EQ(s.tls_min_protocol, "TLSv1.3");
+  EXPECT_EQ(s.tls_ciphers, "HIGH:!aNULL");
+  EXPECT_EQ(s.tls_min_cipher_bits, 128u);
+  EXPECT_TRUE(s.auth_cram_md5);
+  EXPECT_TRUE(s.auth_allow_plaintext);
+  EXPECT_EQ(s.auth_max_failures, 3u);
+  EXPECT_EQ(s.auth_failure_window, std::chrono::seconds(600));
 }
 
 TEST(Validate, EveryKeyRejectsGarbageNamingTheKey) {

@@ -1,6 +1,7 @@
 // config::Store: opens the configuration database (WAL, synchronous=FULL, busy timeout 5 s,
 // foreign keys on), runs the schema migrations, and implements one repository per table
-// (settings, domains, relay_networks) plus load_settings(), which builds a complete snapshot.
+// (settings, domains, relay_networks) plus load_settings(), which builds a complete snapshot
+// (it also reads tls_lists, which only tlspolicy writes, into the snapshot as stored text).
 // Only this module opens SQLite. Must not: write default rows (defaults come from the registry),
 // keep a statement or transaction open across calls, or be used from two threads at once.
 //
@@ -151,6 +152,28 @@ Expected<std::vector<RelayRow>> read_relays(sqlite3* db, bool warn) {
   }
   if (rc != SQLITE_DONE) return sql::db_error(db, "reading relay networks");
   std::sort(out.begin(), out.end(), [](const RelayRow& a, const RelayRow& b) { return cidr_less(a.cidr, b.cidr); });
+  return out;
+}
+
+// The TLS policy lists (table tls_lists, migration 3), as stored and sorted, for the snapshot.
+// Read-only here: tlspolicy::ListStore writes the table and tlspolicy parses the entries (config
+// does not know their syntax, and a bad row is skipped there with a warning).
+struct TlsListRows {
+  std::vector<std::string> whitelist, required, domains;
+};
+
+Expected<TlsListRows> read_tls_lists(sqlite3* db) {
+  sql::Stmt st(db, "SELECT list, entry FROM tls_lists ORDER BY list, entry");
+  if (!st.prepared()) return sql::db_error(db, "reading the TLS policy lists");
+  TlsListRows out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    auto list = st.text(0);
+    if (list == "starttls-whitelist") out.whitelist.push_back(st.text(1));
+    else if (list == "starttls-required") out.required.push_back(st.text(1));
+    else if (list == "tls-domains") out.domains.push_back(st.text(1));
+  }
+  if (rc != SQLITE_DONE) return sql::db_error(db, "reading the TLS policy lists");
   return out;
 }
 
@@ -370,7 +393,7 @@ Expected<std::vector<core::Cidr>> Store::relay_list() {
 // ---- snapshot ----
 
 Expected<SettingsPtr> Store::load_settings(std::uint64_t generation) {
-  // One read transaction: settings, domains and relay networks come from the same commit.
+  // One read transaction: settings, domains, relay networks and TLS lists come from the same commit.
   sql::Txn txn(db_);
   if (auto r = txn.begin(false); !r) return r.error();
   auto rows = read_setting_rows(db_);
@@ -379,6 +402,8 @@ Expected<SettingsPtr> Store::load_settings(std::uint64_t generation) {
   if (!domains) return domains.error();
   auto relays = read_relays(db_, true);
   if (!relays) return relays.error();
+  auto tls_lists = read_tls_lists(db_);
+  if (!tls_lists) return tls_lists.error();
   if (auto r = txn.commit(); !r) return r.error();
 
   auto s = std::make_shared<Settings>(settings_from_rows(*rows, true));
@@ -386,6 +411,9 @@ Expected<SettingsPtr> Store::load_settings(std::uint64_t generation) {
   s->generation = generation;
   s->domains = std::move(*domains);
   for (auto& row : *relays) s->relay_networks.push_back(row.cidr);
+  s->tls_starttls_whitelist = std::move(tls_lists->whitelist);
+  s->tls_starttls_required = std::move(tls_lists->required);
+  s->tls_enforced_domains = std::move(tls_lists->domains);
   return SettingsPtr(std::move(s));
 }
 

@@ -28,6 +28,8 @@
 #include "gatehouse/config/store.hpp"
 #include "gatehouse/core/log.hpp"
 #include "gatehouse/core/strings.hpp"
+#include "gatehouse/core/host.hpp"
+#include "gatehouse/delivery/dsn.hpp"
 #include "gatehouse/delivery/routing.hpp"
 #include "gatehouse/dns/resolver.hpp"
 #include "gatehouse/net/timed_socket.hpp"
@@ -57,6 +59,7 @@ struct MsgCtx {
   bool body_loaded = false;
   std::string body_error;
   std::vector<queue::RecipientUpdate> updates;
+  std::map<std::size_t, std::string> remote_mta;  // recipient index -> host that answered
   int pending_jobs = 0;
 };
 
@@ -238,7 +241,110 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
 
   double jitter() { return std::uniform_real_distribution<double>(0.9, 1.1)(rng); }
 
+  // Ends one attempt on a message: decides the delivery status notifications it owes (RFC 3461:
+  // failures and expiry by default, one delay warning per recipient after
+  // delivery.delay_warning_after, success only on NOTIFY=SUCCESS; never for a null sender),
+  // commits the DSN first and only then records the recipients' new states, so a crash can
+  // repeat a DSN but never lose one.
   void finish(const std::shared_ptr<MsgCtx>& msg) {
+    auto now = unix_now();
+    auto& e = msg->env;
+    const auto& snap = *msg->snap;
+    DsnReport rep;
+    auto warn_after = snap.delivery_delay_warning_after.count();
+    for (auto& u : msg->updates) {
+      const auto& rc = e.rcpts[u.index];
+      std::optional<DsnEvent> ev;
+      if (u.status == queue::RcptStatus::failed) ev = DsnEvent::failure;
+      else if (u.status == queue::RcptStatus::expired) ev = DsnEvent::expiry;
+      else if (u.status == queue::RcptStatus::delivered && (rc.notify & smtp::kNotifySuccess)) ev = DsnEvent::success;
+      else if (u.status == queue::RcptStatus::pending && warn_after > 0 && !rc.delay_warned &&
+               now - e.arrival >= warn_after) {
+        ev = DsnEvent::delay;
+        u.delay_warned = true;
+      }
+      if (!ev || !should_notify(rc.notify, *ev)) continue;
+      DsnRecipient d;
+      d.final_recipient = rc.address;
+      d.original_recipient = rc.orcpt;
+      d.action = action_for(*ev);
+      d.status = status_of(u.reply, *ev);
+      if (auto it = msg->remote_mta.find(u.index); it != msg->remote_mta.end()) d.remote_mta = it->second;
+      d.diagnostic_code = u.reply;
+      d.last_attempt = now;
+      if (*ev == DsnEvent::delay) d.will_retry_until = e.arrival + snap.delivery_max_queue_lifetime.count();
+      rep.recipients.push_back(std::move(d));
+    }
+    if (rep.recipients.empty() || !should_bounce(e.mail_from)) {
+      apply(msg);
+      return;
+    }
+    if (!msg->body_loaded) {
+      auto b = q.read_body(e.id);
+      if (b) msg->body = std::move(*b);
+      msg->body_loaded = true;
+    }
+    rep.reporting_mta = core::effective_hostname(snap.smtp_hostname);
+    rep.envid = e.envid;
+    rep.arrival = e.arrival;
+    rep.sender = e.mail_from;
+    rep.ret = parse_ret(e.ret);
+    rep.original = e.prepend + msg->body;
+    rep.now = now;
+    rep.smtputf8 = e.smtputf8;
+    auto dsn_id = q.new_id();
+    rep.token = dsn_id.hex();
+    auto text = build_dsn(rep);
+    auto transport = dsn_transport(text, e.smtputf8);
+    queue::Envelope d;
+    d.id = dsn_id;
+    d.mail_from = "";
+    queue::RecipientState to;
+    to.address = e.mail_from;
+    to.domain = domain_of(e.mail_from);
+    to.notify = smtp::kNotifyNever;
+    d.rcpts.push_back(std::move(to));
+    d.smtputf8 = transport.smtputf8;
+    d.eightbit = transport.eightbit;
+    d.arrival = now;
+    d.body_size = text.size();
+    q.append_body(dsn_id, std::move(text));
+    auto self = shared_from_this();
+    auto nrcpt = rep.recipients.size();
+    q.commit(std::move(d), [self, msg, dsn_id, nrcpt](Status committed) {
+      asio::post(self->st, [self, msg, dsn_id, nrcpt, committed] {
+        if (committed)
+          self->log->info("{}: dsn queued_as={} to=<{}> recipients={}", msg->env.id.hex(), dsn_id.hex(),
+                          msg->env.mail_from, nrcpt);
+        else
+          self->log->error("{}: dsn-queue-failed to=<{}> error=\"{}\"", msg->env.id.hex(), msg->env.mail_from,
+                           committed.error().message);
+        self->apply(msg);
+      });
+    });
+  }
+
+  // "550 5.1.1 text" -> "5.1.1"; else the event's default status.
+  static std::string status_of(const std::string& reply, DsnEvent ev) {
+    auto words = core::split(reply, ' ');
+    if (words.size() >= 2) {
+      const auto& w = words[1];
+      int dots = 0;
+      bool ok = !w.empty() && (w[0] == '2' || w[0] == '4' || w[0] == '5');
+      for (char c : w) {
+        if (c == '.') ++dots;
+        else if (c < '0' || c > '9') ok = false;
+      }
+      if (ok && dots == 2) {
+        // Expiry is always reported as 4.4.7 (RFC 3463) whatever the last reply was.
+        if (ev == DsnEvent::expiry) return std::string(default_status(ev));
+        return w;
+      }
+    }
+    return std::string(default_status(ev));
+  }
+
+  void apply(const std::shared_ptr<MsgCtx>& msg) {
     q.update(msg->env.id, msg->updates);  // also releases the message from the active set
     --active_msgs;
   }
@@ -274,6 +380,7 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
     auto now = unix_now();
     auto text = fmt::format("{} {} {}", r.code, r.enhanced.empty() ? std::string() : r.enhanced.to_string(), r.text());
     auto delay = now - msg->env.arrival;
+    if (auto br = peer.find('['); br != std::string::npos) msg->remote_mta[i] = peer.substr(0, br);
     if (r.positive()) {
       log->info("{}: delivered to=<{}> relay={} delay={} dsn={} reply=\"{}\"", id, rc.address, peer, delay,
                 r.enhanced.empty() ? "2.0.0" : r.enhanced.to_string(), text);
@@ -284,9 +391,7 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
                 text);
       msg->updates.push_back({i, queue::RcptStatus::pending, now + wait, text, true});
     } else {
-      log->warn("{}: failed to=<{}> relay={} delay={} reply=\"{}\" (permanent; bounce messages arrive with the "
-                "outbound-delivery module)",
-                id, rc.address, peer, delay, text);
+      log->warn("{}: failed to=<{}> relay={} delay={} reply=\"{}\"", id, rc.address, peer, delay, text);
       msg->updates.push_back({i, queue::RcptStatus::failed, 0, text, true});
     }
   }

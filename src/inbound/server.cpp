@@ -20,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <map>
 #include <mutex>
@@ -34,11 +35,14 @@
 #include "gatehouse/net/timed_socket.hpp"
 #include "gatehouse/queue/queue.hpp"
 #include "gatehouse/smtp/server_session.hpp"
+#include "gatehouse/tls/contexts.hpp"
+#include "gatehouse/tlspolicy/lists.hpp"
 
 namespace gatehouse::inbound {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+namespace ssl = asio::ssl;
 using asio::awaitable;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
@@ -78,12 +82,13 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 }  // namespace
 
 struct Server::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& i, config::Publisher& p, queue::Queue& qq)
-      : ioc(i), pub(p), q(qq), strand(asio::make_strand(i)), shutdown_timer(i), log(core::log::get("inbound")) {}
+  Impl(asio::io_context& i, config::Publisher& p, queue::Queue& qq, tls::Contexts& c)
+      : ioc(i), pub(p), q(qq), contexts(c), strand(asio::make_strand(i)), shutdown_timer(i), log(core::log::get("inbound")) {}
 
   asio::io_context& ioc;
   config::Publisher& pub;
   queue::Queue& q;
+  tls::Contexts& contexts;
   asio::strand<asio::io_context::executor_type> strand;  // owns `listeners`
   std::map<std::string, std::shared_ptr<tcp::acceptor>> listeners;
   std::vector<core::HostPort> applied_listen;
@@ -223,33 +228,78 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     if (done) done();
   }
 
+  // Everything a connection keeps across the STARTTLS switch of stream type.
+  struct SessionState {
+    SessionState(smtp::ServerOptions o, std::string ip_, config::SettingsPtr snap_, std::string host_)
+        : s(std::move(o)), ip(std::move(ip_)), snap(std::move(snap_)), host(std::move(host_)) {}
+    smtp::ServerSession s;
+    std::string ip;
+    config::SettingsPtr snap;
+    std::string host;
+    std::string sid = core::global_ids().next().hex();
+    RelayContext ctx;
+    std::string out;
+    queue::QueueId qid{};
+    bool have_qid = false;
+    std::uint64_t body_size = 0;
+    std::size_t messages = 0;
+    std::string tls_info;  // "version=... cipher=... bits=N" once TLS is up
+    std::string auth_user;
+  };
+
+  enum class Next { close, start_tls };
+
   static awaitable<void> run_session(std::shared_ptr<Impl> self, std::shared_ptr<Conn> conn, std::string ip,
                                      config::SettingsPtr snap, std::string host) {
-    auto& log = *self->log;
-    auto sid = core::global_ids().next().hex();
     smtp::ServerOptions opts;
     opts.hostname = host;
     opts.limits.max_message_size = snap->smtp_max_message_size;
     opts.limits.max_recipients = snap->smtp_max_recipients;
     opts.limits.max_command_line = snap->smtp_max_line_length;
     opts.limits.max_errors = static_cast<unsigned>(snap->smtp_max_errors);
-    smtp::ServerSession s(opts);
-    RelayContext ctx;
-    ctx.client = core::IpAddress::parse(ip).value_or(core::IpAddress{});
-    log.info("{}: connect client={}", sid, ip);
+    auto server_ctx = self->contexts.server();
+    opts.offer_starttls = snap->tls_enabled && server_ctx != nullptr &&
+                          !tlspolicy::TlsLists::from_settings(*snap).whitelisted("", core::IpAddress::parse(ip));
+    SessionState st(opts, ip, snap, host);
+    st.ctx.client = core::IpAddress::parse(ip).value_or(core::IpAddress{});
+    self->log->info("{}: connect client={}", st.sid, ip);
+    st.s.start();
+    auto next = co_await serve(self, conn, st, conn->sock);
+    if (next == Next::start_tls) {
+      ssl::stream<tcp::socket&> tls(conn->sock, *server_ctx);
+      arm(conn, snap->smtp_command_timeout);
+      auto [hec] = co_await tls.async_handshake(ssl::stream_base::server, kTuple);
+      if (hec) {
+        self->log->info("{}: tls-handshake-failed client={} error=\"{}\"", st.sid, ip,
+                        conn->timed_out ? std::string("timed out") : hec.message());
+      } else {
+        auto* h = tls.native_handle();
+        st.tls_info = fmt::format("version={} cipher={} bits={}", SSL_get_version(h), SSL_get_cipher_name(h),
+                                  SSL_get_cipher_bits(h, nullptr));
+        self->log->info("{}: tls-established client={} {}", st.sid, ip, st.tls_info);
+        st.s.tls_started();
+        co_await serve(self, conn, st, tls);
+      }
+    }
+    if (st.have_qid) self->q.abort(st.qid);
+    conn->close();
+    self->log->info("{}: disconnect client={} messages={}", st.sid, ip, st.messages);
+  }
 
+  // The connection loop for one stream type (plain socket, then TLS after STARTTLS).
+  template <class Stream>
+  static awaitable<Next> serve(std::shared_ptr<Impl> self, std::shared_ptr<Conn> conn, SessionState& st,
+                               Stream& stream) {
+    auto& log = *self->log;
+    auto& s = st.s;
+    const auto& snap = st.snap;
     std::array<char, 4096> buf;
-    std::string out;
-    queue::QueueId qid{};
-    bool have_qid = false;
-    std::uint64_t body_size = 0;
-    std::size_t messages = 0;
-    s.start();
     for (;;) {
+      bool start_tls = false;
       while (auto ev = s.next_event()) {
         switch (ev->kind) {
           case smtp::EventKind::send:
-            out += ev->text;
+            st.out += ev->text;
             break;
           case smtp::EventKind::helo:
             break;
@@ -257,63 +307,72 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
             s.answer(smtp::Reply{250, {2, 1, 0}, "Ok"});
             break;
           case smtp::EventKind::ask_rcpt: {
-            auto r = check_recipient(*snap, ctx, ev->rcpt);
+            auto r = check_recipient(*snap, st.ctx, ev->rcpt);
             if (!r.positive())
-              log.info("{}: reject RCPT from=<{}> to=<{}> client={} reply=\"{} {} {}\"", sid,
-                       s.transaction().mail_from, ev->rcpt.address, ip, r.code, r.enhanced.to_string(), r.text());
+              log.info("{}: reject RCPT from=<{}> to=<{}> client={} reply=\"{} {} {}\"", st.sid,
+                       s.transaction().mail_from, ev->rcpt.address, st.ip, r.code, r.enhanced.to_string(), r.text());
             s.answer(r);
             break;
           }
           case smtp::EventKind::body:
-            if (!have_qid) {
-              qid = self->q.new_id();
-              have_qid = true;
+            if (!st.have_qid) {
+              st.qid = self->q.new_id();
+              st.have_qid = true;
             }
-            body_size += ev->text.size();
-            self->q.append_body(qid, std::move(ev->text));
+            st.body_size += ev->text.size();
+            self->q.append_body(st.qid, std::move(ev->text));
             break;
           case smtp::EventKind::ask_commit: {
-            if (!have_qid) {
-              qid = self->q.new_id();
-              have_qid = true;
+            if (!st.have_qid) {
+              st.qid = self->q.new_id();
+              st.have_qid = true;
             }
-            auto env = make_envelope(s, qid, ip, host, body_size);
+            auto env = make_envelope(st);
             auto nrcpt = env.rcpts.size();
             auto from = env.mail_from;
             // Named first: GCC 12 mishandles temporaries built inside a co_await expression.
             auto op = async_commit(self->q, std::move(env), asio::use_awaitable);
             auto err = co_await std::move(op);
             if (err.empty()) {
-              ++messages;
-              log.info("{}: queued from=<{}> size={} nrcpt={} client={} session={}", qid.hex(), from, body_size,
-                       nrcpt, ip, sid);
-              s.answer(smtp::Reply{250, {2, 0, 0}, "Ok: queued as " + qid.hex()});
+              ++st.messages;
+              log.info("{}: queued from=<{}> size={} nrcpt={} client={} session={}{}{}", st.qid.hex(), from,
+                       st.body_size, nrcpt, st.ip, st.sid, st.tls_info.empty() ? "" : " tls=",
+                       st.tls_info.empty() ? "" : "yes");
+              s.answer(smtp::Reply{250, {2, 0, 0}, "Ok: queued as " + st.qid.hex()});
             } else {
-              log.error("{}: queue-write-failed error=\"{}\" session={}", qid.hex(), err, sid);
+              log.error("{}: queue-write-failed error=\"{}\" session={}", st.qid.hex(), err, st.sid);
               s.answer(smtp::Reply{451, {4, 3, 0}, "Error: queue file write error, try again later"});
             }
-            have_qid = false;
-            body_size = 0;
+            st.have_qid = false;
+            st.body_size = 0;
             break;
           }
           case smtp::EventKind::abort_body:
-            if (have_qid) self->q.abort(qid);
-            have_qid = false;
-            body_size = 0;
+            if (st.have_qid) self->q.abort(st.qid);
+            st.have_qid = false;
+            st.body_size = 0;
             break;
           case smtp::EventKind::start_tls:
+            // The session discarded any bytes pipelined after STARTTLS (command injection).
+            if (ev->text.find("discarded=0") == std::string::npos)
+              log.warn("{}: starttls-pipelining client={} {}", st.sid, st.ip, ev->text);
+            start_tls = true;
+            break;
           case smtp::EventKind::close:
+            break;
+          default:
             break;
         }
       }
-      if (!out.empty()) {
+      if (!st.out.empty()) {
         arm(conn, snap->smtp_command_timeout);
-        auto [ec, n] = co_await asio::async_write(conn->sock, asio::buffer(out), kTuple);
+        auto [ec, n] = co_await asio::async_write(stream, asio::buffer(st.out), kTuple);
         (void)n;
-        out.clear();
-        if (ec) break;
+        st.out.clear();
+        if (ec) co_return Next::close;
       }
-      if (s.closed()) break;
+      if (start_tls) co_return Next::start_tls;
+      if (s.closed()) co_return Next::close;
       bool idle = !s.in_data() && !s.awaiting_answer() && s.transaction().rcpts.empty() &&
                   s.transaction().mail_from.empty();
       if (self->stopping && idle) {
@@ -322,11 +381,11 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       }
       conn->idle = idle;
       arm(conn, s.in_data() ? snap->smtp_data_timeout : snap->smtp_command_timeout);
-      auto [ec, n] = co_await conn->sock.async_read_some(asio::buffer(buf), kTuple);
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(buf), kTuple);
       conn->idle = false;
       if (ec) {
         if (conn->timed_out) {
-          log.info("{}: timeout client={} in_data={}", sid, ip, s.in_data());
+          log.info("{}: timeout client={} in_data={}", st.sid, st.ip, s.in_data());
           s.timeout();
           continue;
         }
@@ -334,20 +393,18 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
           s.shutdown();
           continue;
         }
-        break;  // EOF, reset
+        co_return Next::close;  // EOF, reset
       }
       s.feed(std::string_view(buf.data(), n));
     }
-    if (have_qid) self->q.abort(qid);
-    conn->timer.cancel();
-    boost::system::error_code ec;
-    conn->sock.shutdown(tcp::socket::shutdown_both, ec);
-    conn->sock.close(ec);
-    log.info("{}: disconnect client={} messages={}", sid, ip, messages);
   }
 
-  static queue::Envelope make_envelope(const smtp::ServerSession& s, queue::QueueId qid, const std::string& ip,
-                                       const std::string& host, std::uint64_t body_size) {
+  static queue::Envelope make_envelope(const SessionState& st) {
+    const auto& s = st.s;
+    const auto& qid = st.qid;
+    const auto& ip = st.ip;
+    const auto& host = st.host;
+    auto body_size = st.body_size;
     const auto& tx = s.transaction();
     queue::Envelope env;
     env.id = qid;
@@ -374,7 +431,12 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     ri.client_ip = ip;
     ri.by_host = host;
     ri.queue_id = qid.hex();
-    ri.protocol = tx.params.smtputf8 ? "UTF8SMTP" : (s.esmtp() ? "ESMTP" : "SMTP");
+    // RFC 3848 / RFC 6531 "with" keywords.
+    if (tx.params.smtputf8) ri.protocol = "UTF8SMTP";
+    else ri.protocol = s.esmtp() ? "ESMTP" : "SMTP";
+    if (!st.tls_info.empty()) ri.protocol += "S";
+    if (!st.auth_user.empty()) ri.protocol += "A";
+    ri.tls = st.tls_info;
     if (tx.rcpts.size() == 1) ri.for_rcpt = tx.rcpts.front().address;
     ri.when = now;
     env.prepend = received_header(ri);
@@ -382,8 +444,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-Server::Server(asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue)
-    : impl_(std::make_shared<Impl>(ioc, settings, queue)) {}
+Server::Server(asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue, tls::Contexts& contexts)
+    : impl_(std::make_shared<Impl>(ioc, settings, queue, contexts)) {}
 
 Server::~Server() = default;
 

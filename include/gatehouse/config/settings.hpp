@@ -51,12 +51,32 @@ struct Settings {
   std::chrono::seconds delivery_connect_timeout{30};
   std::chrono::seconds delivery_command_timeout{300};
 
+  // tls.* (issue "TLS everywhere"; docs/encryption.md)
+  bool tls_enabled = false;                // tls.enabled: offer STARTTLS (SMTP) and HTTPS
+  bool tls_outbound_starttls = false;      // tls.outbound_starttls: STARTTLS whenever offered
+  bool tls_fallback_to_plain = true;       // tls.fallback_to_plain: one-hour retry without TLS
+  std::string tls_min_protocol = "TLSv1.2";  // tls.min_protocol: "TLSv1.2" or "TLSv1.3"
+  std::string tls_ciphers =                // tls.ciphers: OpenSSL cipher list for TLS 1.2
+      "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!MD5:!RC4:!3DES:!SHA1";
+  std::uint64_t tls_min_cipher_bits = 112;  // tls.min_cipher_bits: for tls-domains recipients
+
+  // auth.* (SMTP AUTH policy)
+  bool auth_cram_md5 = false;               // auth.cram_md5: offer CRAM-MD5
+  bool auth_allow_plaintext = false;        // auth.allow_plaintext: AUTH PLAIN/LOGIN without TLS
+  std::uint64_t auth_max_failures = 5;      // auth.max_failures: per client IP within the window
+  std::chrono::seconds auth_failure_window{300};  // auth.failure_window
+
   // log.*
   std::string log_level = "info";
 
   // tables
   std::vector<LocalDomain> domains;       // sorted by name
   std::vector<core::Cidr> relay_networks;
+  // TLS policy lists (table tls_lists, written only by tlspolicy::ListStore): the stored entry
+  // texts, sorted, not parsed here; tlspolicy::TlsLists::from_settings() parses and matches them.
+  std::vector<std::string> tls_starttls_whitelist;  // list starttls-whitelist
+  std::vector<std::string> tls_starttls_required;   // list starttls-required
+  std::vector<std::string> tls_enforced_domains;    // list tls-domains ("" = every recipient)
 
   // The local domain that `domain` (lower-case) belongs to, exact match; nullptr if none.
   const LocalDomain* find_domain(std::string_view domain) const;
@@ -65,7 +85,12 @@ struct Settings {
 
 using SettingsPtr = std::shared_ptr<const Settings>;
 
-enum class SettingType { string, uint, seconds, listen_list, server_list, log_level };
+enum class SettingType {
+  string, uint, seconds, listen_list, server_list, log_level,
+  boolean,       // on|off (also true/false, yes/no, 1/0 on input); shown as "on"/"off"
+  tls_protocol,  // TLSv1.2 | TLSv1.3
+  cipher_list,   // an OpenSSL cipher list (syntax checked here; OpenSSL checks it when tls builds contexts)
+};
 
 struct SettingDef {
   std::string_view key;

@@ -1,6 +1,7 @@
 // Inbound SMTP server driver: listeners from the settings snapshot (re-bound when smtp.listen
 // changes), one coroutine per connection on its own strand driving smtp::ServerSession,
-// connection limits, relay policy, hand-off to the queue with group commit.
+// connection limits, STARTTLS (RFC 3207) with the current server context, relay policy,
+// hand-off to the queue with group commit.
 // Asio stays in the .cpp; this header only forward-declares io_context.
 #pragma once
 #include <chrono>
@@ -13,12 +14,13 @@ namespace boost::asio { class io_context; }
 
 namespace gatehouse::config { class Publisher; }
 namespace gatehouse::queue { class Queue; }
+namespace gatehouse::tls { class Contexts; }
 
 namespace gatehouse::inbound {
 
 class Server {
  public:
-  Server(boost::asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue);
+  Server(boost::asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue, tls::Contexts& contexts);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
