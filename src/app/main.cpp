@@ -406,7 +406,7 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
   }
   for (auto& b : bound) std::printf("gatehouse: listening for SMTP on %s\n", b.c_str());
   std::fflush(stdout);
-  auto deliv = std::make_unique<delivery::Delivery>(ioc, pub, **q, resolver);
+  auto deliv = std::make_unique<delivery::Delivery>(ioc, pub, **q, resolver, *contexts);
   deliv->start();
   service::Registry registry;
   service::register_queue_ops(registry, **q, [&deliv](core::QueueId id) { return deliv->bounce(id); });

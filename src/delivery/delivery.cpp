@@ -17,7 +17,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <array>
 #include <deque>
 #include <map>
@@ -36,11 +39,16 @@
 #include "gatehouse/queue/queue.hpp"
 #include "gatehouse/smtp/reply.hpp"
 #include "gatehouse/smtp/server_session.hpp"
+#include "gatehouse/tls/contexts.hpp"
+#include "gatehouse/tlspolicy/fallback.hpp"
+#include "gatehouse/tlspolicy/lists.hpp"
+#include "gatehouse/tlspolicy/policy.hpp"
 
 namespace gatehouse::delivery {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+namespace ssl = asio::ssl;
 using asio::awaitable;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 using Strand = asio::strand<asio::io_context::executor_type>;
@@ -75,7 +83,7 @@ struct Dest {
 };
 
 struct Caps {
-  bool esmtp = false, pipelining = false, eightbit = false, smtputf8 = false, dsn = false;
+  bool esmtp = false, pipelining = false, eightbit = false, smtputf8 = false, dsn = false, starttls = false;
   std::uint64_t size = 0;
 };
 
@@ -87,6 +95,9 @@ struct Client {
   smtp::ReplyParser parser;
   std::string peer;  // "host[ip]:port" for logs
   Caps caps;
+  std::unique_ptr<ssl::stream<tcp::socket&>> tls;  // set once STARTTLS succeeded
+  unsigned tls_bits = 0;
+  std::string tls_summary;  // "TLSv1.3 TLS_AES_256_GCM_SHA384 256 bits" for logs
 
   awaitable<std::optional<smtp::Reply>> read_reply(std::chrono::seconds t) {
     std::array<char, 4096> tmp;
@@ -102,7 +113,10 @@ struct Client {
       }
       if (rbuf.size() > 64 * 1024) co_return std::nullopt;
       io->arm(t);
-      auto [ec, n] = co_await io->sock.async_read_some(asio::buffer(tmp), kTuple);
+      boost::system::error_code ec;
+      std::size_t n = 0;
+      if (tls) std::tie(ec, n) = co_await tls->async_read_some(asio::buffer(tmp), kTuple);
+      else std::tie(ec, n) = co_await io->sock.async_read_some(asio::buffer(tmp), kTuple);
       if (ec) co_return std::nullopt;
       rbuf.append(tmp.data(), n);
     }
@@ -110,9 +124,21 @@ struct Client {
 
   awaitable<bool> write(const std::string& data, std::chrono::seconds t) {
     io->arm(t);
-    auto [ec, n] = co_await asio::async_write(io->sock, asio::buffer(data), kTuple);
+    boost::system::error_code ec;
+    std::size_t n = 0;
+    if (tls) std::tie(ec, n) = co_await asio::async_write(*tls, asio::buffer(data), kTuple);
+    else std::tie(ec, n) = co_await asio::async_write(io->sock, asio::buffer(data), kTuple);
     (void)n;
     co_return !ec;
+  }
+
+  void reset_protocol() {
+    tls.reset();
+    tls_bits = 0;
+    tls_summary.clear();
+    rbuf.clear();
+    parser = smtp::ReplyParser{};
+    caps = Caps{};
   }
 };
 
@@ -130,18 +156,22 @@ std::string xtext(std::string_view s) {
 }  // namespace
 
 struct Delivery::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& i, config::Publisher& p, queue::Queue& qq, dns::Resolver& r)
-      : ioc(i), pub(p), q(qq), resolver(r), st(asio::make_strand(i)), wake(st), log(core::log::get("delivery")),
-        rng(std::random_device{}()) {}
+  Impl(asio::io_context& i, config::Publisher& p, queue::Queue& qq, dns::Resolver& r, tls::Contexts& c)
+      : ioc(i), pub(p), q(qq), resolver(r), contexts(c), st(asio::make_strand(i)), wake(st),
+        log(core::log::get("delivery")), rng(std::random_device{}()), fallback(core::system_clock()) {}
 
   asio::io_context& ioc;
   config::Publisher& pub;
   queue::Queue& q;
   dns::Resolver& resolver;
+  tls::Contexts& contexts;
   Strand st;
   asio::steady_timer wake;
   std::shared_ptr<spdlog::logger> log;
   std::mt19937 rng;
+  tlspolicy::PlainFallbackList fallback;  // hosts whose TLS handshake failed: plain text for an hour
+  std::shared_ptr<const tlspolicy::TlsLists> lists;  // parsed from the snapshot `lists_gen`
+  std::uint64_t lists_gen = ~std::uint64_t{0};
   std::map<std::string, std::shared_ptr<Dest>> dests;
   std::set<std::shared_ptr<net::TimedSocket>> live;
   std::size_t active_msgs = 0;
@@ -221,6 +251,9 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
       const auto& r = e.rcpts[i];
       if (r.status != queue::RcptStatus::pending || r.next_attempt > now) continue;
       auto route = route_for(*snap, r.domain, sender_domain);
+      // Recipients in TLS-enforced domains travel on their own connections (they may never
+      // fall back to plain text, while others may).
+      route.tls_enforced = tls_lists(*snap).enforced_for(r.address);
       auto key = route.key();
       auto& g = groups[key];
       g.first = route;
@@ -237,6 +270,14 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
       spawn_workers(d, *snap);
     }
     if (msg->pending_jobs == 0) finish(msg);
+  }
+
+  const tlspolicy::TlsLists& tls_lists(const config::Settings& snap) {
+    if (!lists || lists_gen != snap.generation) {
+      lists = std::make_shared<const tlspolicy::TlsLists>(tlspolicy::TlsLists::from_settings(snap));
+      lists_gen = snap.generation;
+    }
+    return *lists;
   }
 
   double jitter() { return std::uniform_real_distribution<double>(0.9, 1.1)(rng); }
@@ -410,7 +451,10 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
     auto snap = self->pub.current();
     Client c(self->st);
     self->live.insert(c.io);
-    auto failure = co_await self->open(c, d->route, *snap);
+    std::vector<std::string> sample;
+    if (!d->jobs.empty())
+      for (auto i : d->jobs.front().idx) sample.push_back(d->jobs.front().msg->env.rcpts[i].address);
+    auto failure = co_await self->open(c, d->route, *snap, std::move(sample));
     if (failure) {
       // Dead destination: everything queued for it now gets the same result (a DNS or connection
       // failure defers; a null MX or a non-existent domain fails permanently).
@@ -504,19 +548,96 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
     co_return std::make_pair(out, std::optional<smtp::Reply>());
   }
 
+  // EHLO (HELO fallback) on a fresh or freshly encrypted connection; fills c.caps.
+  awaitable<std::string> greet_ehlo(Client& c, const Route& route, const config::Settings& snap) {
+    if (!co_await c.write("EHLO " + route.helo + "\r\n", snap.delivery_command_timeout))
+      co_return fmt::format("{}: connection lost before EHLO", c.peer);
+    auto ehlo = co_await c.read_reply(snap.delivery_command_timeout);
+    if (!ehlo) co_return fmt::format("{}: no reply to EHLO", c.peer);
+    c.caps = Caps{};
+    if (ehlo->code == 250) {
+      c.caps.esmtp = true;
+      for (std::size_t i = 1; i < ehlo->lines.size(); ++i) {
+        auto words = core::split(ehlo->lines[i], ' ');
+        if (words.empty()) continue;
+        auto kw = core::to_lower(words[0]);
+        if (kw == "pipelining") c.caps.pipelining = true;
+        else if (kw == "8bitmime") c.caps.eightbit = true;
+        else if (kw == "smtputf8") c.caps.smtputf8 = true;
+        else if (kw == "dsn") c.caps.dsn = true;
+        else if (kw == "starttls") c.caps.starttls = true;
+        else if (kw == "size" && words.size() > 1) c.caps.size = core::parse_u64(words[1]).value_or(0);
+      }
+      co_return std::string();
+    }
+    if (!co_await c.write("HELO " + route.helo + "\r\n", snap.delivery_command_timeout))
+      co_return fmt::format("{}: connection lost after EHLO", c.peer);
+    auto helo = co_await c.read_reply(snap.delivery_command_timeout);
+    if (!helo || helo->code != 250)
+      co_return fmt::format("{}: HELO refused: {}", c.peer, helo ? helo->text() : std::string("no reply"));
+    co_return std::string();
+  }
+
+  // STARTTLS on an open connection (RFC 3207). Returns "" on success, else why it failed.
+  awaitable<std::string> start_tls(Client& c, const std::string& sni, const config::Settings& snap) {
+    auto ctx = contexts.client();
+    if (!ctx) co_return "no TLS client context";
+    if (!co_await c.write("STARTTLS\r\n", snap.delivery_command_timeout)) co_return "connection lost";
+    auto r = co_await c.read_reply(snap.delivery_command_timeout);
+    if (!r) co_return "no reply to STARTTLS";
+    if (r->code != 220) co_return fmt::format("STARTTLS refused: {} {}", r->code, r->text());
+    if (!c.rbuf.empty()) co_return "the server sent data after its STARTTLS reply";  // injection
+    c.tls = std::make_unique<ssl::stream<tcp::socket&>>(c.io->sock, *ctx);
+    auto* h = c.tls->native_handle();
+    if (core::IpAddress::parse(sni) == std::nullopt) SSL_set_tlsext_host_name(h, sni.c_str());
+    c.io->arm(snap.delivery_command_timeout);
+    auto [ec] = co_await c.tls->async_handshake(ssl::stream_base::client, kTuple);
+    if (ec) {
+      auto why = c.io->timed_out ? std::string("timed out") : ec.message();
+      c.tls.reset();
+      co_return why;
+    }
+    c.tls_bits = static_cast<unsigned>(SSL_get_cipher_bits(h, nullptr));
+    std::string subject = "-";
+    if (X509* cert = SSL_get1_peer_certificate(h)) {
+      char buf[512] = {};
+      X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf - 1);
+      subject = buf;
+      X509_free(cert);
+    }
+    long vr = SSL_get_verify_result(h);
+    bool name_ok = false;
+    if (X509* cert = SSL_get1_peer_certificate(h)) {
+      name_ok = X509_check_host(cert, sni.c_str(), sni.size(), 0, nullptr) == 1;
+      X509_free(cert);
+    }
+    c.tls_summary = fmt::format("{} {} {} bits", SSL_get_version(h), SSL_get_cipher_name(h), c.tls_bits);
+    log->info("tls-established peer={} version={} cipher={} bits={} subject=\"{}\" verify=\"{}\" name_match={}",
+              c.peer, SSL_get_version(h), SSL_get_cipher_name(h), c.tls_bits, subject,
+              vr == X509_V_OK ? std::string("ok") : X509_verify_cert_error_string(vr), name_ok ? "yes" : "no");
+    co_return std::string();
+  }
+
   // Connects to the first target that answers (next MX on refusal, timeout or a refused
-  // greeting/EHLO), reads the greeting, EHLO (HELO fallback). Returns nothing on success, else
-  // the reply every job of this destination gets.
-  awaitable<std::optional<smtp::Reply>> open(Client& c, const Route& route, const config::Settings& snap) {
+  // greeting/EHLO), applies the TLS policy (STARTTLS when decided, one-hour plain fallback after
+  // a failed handshake where allowed, required TLS otherwise), and leaves the connection ready
+  // for MAIL. Returns nothing on success, else the reply every job of this destination gets.
+  awaitable<std::optional<smtp::Reply>> open(Client& c, const Route& route, const config::Settings& snap,
+                                             std::vector<std::string> sample_rcpts) {
     auto [targets, failure] = co_await targets_for(route);
     if (failure) co_return failure;
     auto port = route.kind == Route::Kind::relay_host ? route.server.port : route.port;
+    const auto& policy_lists = tls_lists(snap);
+    auto opts = tlspolicy::OutboundOptions::from_settings(snap);
     std::string last_error = "no address";
-    for (const auto& t : targets) {
+    std::optional<smtp::Reply> policy_failure;
+    for (std::size_t ti = 0; ti < targets.size(); ++ti) {
+      const auto& t = targets[ti];
       boost::system::error_code oc;
       auto addr = asio::ip::make_address(t.ip.to_string(), oc);
       if (oc) continue;
       tcp::endpoint ep(addr, port);
+      c.reset_protocol();
       c.io->sock.close(oc);
       c.io->sock.open(ep.protocol(), oc);
       if (!route.bind_ip.empty()) {
@@ -536,50 +657,61 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
                   c.io->timed_out ? std::string("timed out") : cec.message());
         continue;
       }
-      c.rbuf.clear();
-      c.parser = smtp::ReplyParser{};
-      c.caps = Caps{};
       auto greet = co_await c.read_reply(snap.delivery_command_timeout);
       if (!greet || greet->code != 220) {
         last_error = greet ? fmt::format("{} refused the connection: {} {}", c.peer, greet->code, greet->text())
                            : fmt::format("{}: no greeting", c.peer);
         continue;
       }
-      if (!co_await c.write("EHLO " + route.helo + "\r\n", snap.delivery_command_timeout)) {
-        last_error = fmt::format("{}: connection lost after the greeting", c.peer);
+      if (auto err = co_await greet_ehlo(c, route, snap); !err.empty()) {
+        last_error = err;
         continue;
       }
-      auto ehlo = co_await c.read_reply(snap.delivery_command_timeout);
-      if (!ehlo) {
-        last_error = fmt::format("{}: no reply to EHLO", c.peer);
-        continue;
+      tlspolicy::Peer peer{t.host, t.ip, fallback.contains(t.host) || fallback.contains(t.ip.to_string())};
+      auto decision = tlspolicy::decide_outbound(policy_lists, opts, peer, sample_rcpts);
+      std::optional<tlspolicy::Failure> miss;
+      if (decision.mode != tlspolicy::OutboundTlsDecision::none) {
+        if (!c.caps.starttls) {
+          miss = tlspolicy::check_reached(decision, false, 0, tlspolicy::kStarttlsNotOffered);
+          if (!miss) log->info("tls-not-offered peer={} decision=\"{}\" (continuing in plain text)", c.peer, decision.why);
+        } else {
+          auto err = co_await start_tls(c, t.host, snap);
+          if (!err.empty()) {
+            log->warn("tls-handshake-failed peer={} error=\"{}\" decision=\"{}\"", c.peer, err, decision.why);
+            if (decision.allow_plain_fallback) {
+              // "SSL negotiation failures will retry without SSL for up to one hour".
+              fallback.add(t.host);
+              fallback.add(t.ip.to_string());
+              log->warn("tls-fallback peer={} plain text to this host for {} s", c.peer, fallback.interval().count());
+              --ti;  // the same target again, now without STARTTLS
+              continue;
+            }
+            miss = tlspolicy::check_reached(decision, false, 0, tlspolicy::handshake_failed(err));
+          } else {
+            if (auto e = co_await greet_ehlo(c, route, snap); !e.empty()) {
+              last_error = e;
+              continue;
+            }
+            miss = tlspolicy::check_reached(decision, true, c.tls_bits);
+          }
+        }
       }
-      if (ehlo->code == 250) {
-        c.caps.esmtp = true;
-        for (std::size_t i = 1; i < ehlo->lines.size(); ++i) {
-          auto words = core::split(ehlo->lines[i], ' ');
-          if (words.empty()) continue;
-          auto kw = core::to_lower(words[0]);
-          if (kw == "pipelining") c.caps.pipelining = true;
-          else if (kw == "8bitmime") c.caps.eightbit = true;
-          else if (kw == "smtputf8") c.caps.smtputf8 = true;
-          else if (kw == "dsn") c.caps.dsn = true;
-          else if (kw == "size" && words.size() > 1) c.caps.size = core::parse_u64(words[1]).value_or(0);
-        }
-      } else {
-        if (!co_await c.write("HELO " + route.helo + "\r\n", snap.delivery_command_timeout)) {
-          last_error = fmt::format("{}: connection lost after EHLO", c.peer);
-          continue;
-        }
-        auto helo = co_await c.read_reply(snap.delivery_command_timeout);
-        if (!helo || helo->code != 250) {
-          last_error = fmt::format("{}: HELO refused: {}", c.peer, helo ? helo->text() : std::string("no reply"));
-          continue;
-        }
+      if (miss) {
+        auto code = miss->enhanced;
+        auto parts = core::split(code, '.');
+        smtp::EnhancedCode ec{parts.size() == 3 ? std::atoi(parts[0].c_str()) : (miss->permanent ? 5 : 4),
+                              parts.size() == 3 ? std::atoi(parts[1].c_str()) : 7,
+                              parts.size() == 3 ? std::atoi(parts[2].c_str()) : 0};
+        log->warn("tls-policy-failed peer={} reply=\"{}\" decision=\"{}\"", c.peer, miss->to_string(), decision.why);
+        policy_failure = local_reply(miss->code, ec, miss->text);
+        if (miss->permanent) co_return policy_failure;  // enforced domain: bounce at once, no other host in clear
+        last_error = miss->to_string();
+        continue;  // required list: another MX may do TLS; else deferred
       }
       co_return std::nullopt;
     }
     c.peer.clear();
+    if (policy_failure) co_return policy_failure;
     co_return local_reply(451, {4, 4, 1}, last_error);
   }
 
@@ -748,8 +880,9 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-Delivery::Delivery(asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue, dns::Resolver& resolver)
-    : impl_(std::make_shared<Impl>(ioc, settings, queue, resolver)) {}
+Delivery::Delivery(asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue, dns::Resolver& resolver,
+                   tls::Contexts& contexts)
+    : impl_(std::make_shared<Impl>(ioc, settings, queue, resolver, contexts)) {}
 
 Delivery::~Delivery() = default;
 

@@ -11,8 +11,9 @@
 namespace gatehouse::delivery {
 
 std::string Route::key() const {
-  if (kind == Kind::relay_host) return fmt::format("relay|{}|{}|{}", server.to_string(), bind_ip, helo);
-  return fmt::format("mx|{}|{}|{}|{}", domain, port, bind_ip, helo);
+  if (kind == Kind::relay_host)
+    return fmt::format("relay|{}|{}|{}|{}", server.to_string(), bind_ip, helo, tls_enforced ? "tls" : "");
+  return fmt::format("mx|{}|{}|{}|{}|{}", domain, port, bind_ip, helo, tls_enforced ? "tls" : "");
 }
 
 std::string Route::describe() const {

@@ -235,3 +235,90 @@ def free_port_on(*hosts):
         if ok:
             return p
     raise AssertionError("no common free port")
+
+
+class FakeSmtp:
+    """A minimal SMTP receiver for cases real servers cannot be made to do: it advertises
+    STARTTLS but answers the handshake with garbage (a broken TLS peer), then accepts mail in
+    plain text. Records every message (envelope + data). Bound to a loopback address."""
+
+    def __init__(self, host="127.0.0.1", port=None, broken_tls=True):
+        import threading
+        self.host, self.port = host, port or free_port()
+        self.broken_tls = broken_tls
+        self.messages, self.starttls_attempts = [], 0
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((self.host, self.port))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def _serve(self):
+        import threading
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+
+    def _session(self, conn):
+        conn.settimeout(10)
+        f = conn.makefile("rb")
+        try:
+            conn.sendall(b"220 fake.test ESMTP\r\n")
+            env = {"rcpts": []}
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                cmd = line.strip().upper()
+                if cmd.startswith(b"EHLO"):
+                    conn.sendall(b"250-fake.test\r\n" + (b"250-STARTTLS\r\n" if self.broken_tls else b"") +
+                                 b"250 PIPELINING\r\n")
+                elif cmd == b"STARTTLS":
+                    with self.lock:
+                        self.starttls_attempts += 1
+                    conn.sendall(b"220 go ahead\r\n")
+                    f.read(5)  # the client's ClientHello starts arriving
+                    conn.sendall(b"this is not TLS\r\n" * 4)
+                    return
+                elif cmd.startswith(b"MAIL"):
+                    env = {"from": line.strip(), "rcpts": []}
+                    conn.sendall(b"250 ok\r\n")
+                elif cmd.startswith(b"RCPT"):
+                    env["rcpts"].append(line.strip())
+                    conn.sendall(b"250 ok\r\n")
+                elif cmd == b"DATA":
+                    conn.sendall(b"354 go\r\n")
+                    data = b""
+                    while True:
+                        l2 = f.readline()
+                        if not l2 or l2 == b".\r\n":
+                            break
+                        data += l2
+                    env["data"] = data
+                    with self.lock:
+                        self.messages.append(env)
+                    conn.sendall(b"250 queued\r\n")
+                elif cmd == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 ok\r\n")
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def cleanup(self):
+        self.stopping = True
+        self.thread.join(timeout=5)
+        self.sock.close()

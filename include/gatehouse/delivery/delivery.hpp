@@ -15,12 +15,14 @@ namespace boost::asio { class io_context; }
 namespace gatehouse::config { class Publisher; }
 namespace gatehouse::queue { class Queue; }
 namespace gatehouse::dns { class Resolver; }
+namespace gatehouse::tls { class Contexts; }
 
 namespace gatehouse::delivery {
 
 class Delivery {
  public:
-  Delivery(boost::asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue, dns::Resolver& resolver);
+  Delivery(boost::asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue, dns::Resolver& resolver,
+           tls::Contexts& contexts);
   ~Delivery();
   Delivery(const Delivery&) = delete;
   Delivery& operator=(const Delivery&) = delete;

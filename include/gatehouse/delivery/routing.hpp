@@ -23,6 +23,7 @@ struct Route {
   std::uint16_t port = 25; // mx: delivery.mx_port
   std::string bind_ip;     // source address, "" = any
   std::string helo;        // our EHLO name
+  bool tls_enforced = false;  // recipients in TLS-enforced domains get connections of their own
   std::string key() const; // destination key: connections and limits are per key
   std::string describe() const;  // for logs
 };
