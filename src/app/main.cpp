@@ -38,6 +38,7 @@
 #include "gatehouse/tls/cert_store.hpp"
 #include "gatehouse/tls/contexts.hpp"
 #include "gatehouse/tlspolicy/list_cli.hpp"
+#include "gatehouse/sasl/user_cli.hpp"
 #include "control.hpp"
 #include "service_host.hpp"
 
@@ -59,6 +60,7 @@ commands:
   cert import --pem FILE [--password-file FILE] | import --pfx FILE --password-file FILE
   cert list | show ID | export ID | activate ID | delete ID
   list add|remove starttls-whitelist|starttls-required|tls-domains ENTRY | list show LIST
+  user add NAME --password-file FILE | passwd NAME --password-file FILE | remove NAME | list
   service install | uninstall | run     (Windows service control)
   --version
 
@@ -396,7 +398,7 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
       log->error("dns-servers-rejected error=\"{}\"", e.what());
     }
   });
-  auto server = std::make_unique<inbound::Server>(ioc, pub, **q, *contexts);
+  auto server = std::make_unique<inbound::Server>(ioc, pub, **q, *contexts, db_path);
   auto errors = server->start();
   auto bound = server->listening();
   if (bound.empty()) {
@@ -489,11 +491,15 @@ int main(int argc, char** argv) {
     }
     if (cmd == "queue") return cmd_queue(dir, rest);
     if (cmd == "service") return app::service_command(rest, [&](app::StopSignal& stop) { return cmd_run(dir, stop); });
-    if (cmd == "config" || cmd == "domain" || cmd == "relay" || cmd == "cert" || cmd == "list") {
+    if (cmd == "config" || cmd == "domain" || cmd == "relay" || cmd == "cert" || cmd == "list" || cmd == "user") {
       auto store = open_store(dir);
       if (!store) return fail(store.error().message);
       if (cmd == "cert") return tls::run_cert_command(**store, rest);
       if (cmd == "list") return tlspolicy::run_list_command(**store, rest);
+      if (cmd == "user") {
+        auto cram = (*store)->get("auth.cram_md5");
+        return sasl::run_user_command(**store, rest, cram && *cram == "on");
+      }
       if (cmd == "config") return cmd_config(**store, rest);
       if (cmd == "domain") return cmd_domain(**store, rest);
       return cmd_relay(**store, rest);

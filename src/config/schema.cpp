@@ -60,7 +60,7 @@ CREATE TABLE tls_lists(         -- writer: tlspolicy (tlspolicy::ListStore, on b
 )sql",
     // 4: SMTP AUTH users (issue "TLS everywhere" item 9).
     R"sql(
-CREATE TABLE users(             -- writer: auth (auth::UserStore, on behalf of service)
+CREATE TABLE users(             -- writer: sasl (sasl::UserStore, on behalf of service)
   name          TEXT PRIMARY KEY,
   password_hash TEXT NOT NULL,  -- "$scrypt$..."/"$pbkdf2-sha256$..." salted hash; never returned by any API
   cram_secret   TEXT NOT NULL DEFAULT '',  -- only when CRAM-MD5 needs it (see docs/encryption.md); '' = none

@@ -19,6 +19,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
@@ -34,6 +35,9 @@
 #include "gatehouse/inbound/policy.hpp"
 #include "gatehouse/net/timed_socket.hpp"
 #include "gatehouse/queue/queue.hpp"
+#include "gatehouse/sasl/password.hpp"
+#include "gatehouse/sasl/throttle.hpp"
+#include "gatehouse/sasl/user_store.hpp"
 #include "gatehouse/smtp/server_session.hpp"
 #include "gatehouse/tls/contexts.hpp"
 #include "gatehouse/tlspolicy/lists.hpp"
@@ -73,6 +77,45 @@ auto async_commit(queue::Queue& q, queue::Envelope env, Token&& token) {
   return asio::async_initiate<Token, void(std::string)>(init, token, std::move(env));
 }
 
+// Checks SMTP AUTH credentials on the auth pool (scrypt costs ~0.1 s: never on an io thread),
+// completing on the awaiting coroutine's executor. Result: "ok", "bad", or "error: ...".
+template <class Token>
+auto async_check_auth(asio::thread_pool& pool, std::filesystem::path db, smtp::AuthRequest req, Token&& token) {
+  auto init = [&pool](auto handler, std::filesystem::path db_path, smtp::AuthRequest r) {
+    auto ex = asio::get_associated_executor(handler);
+    auto work = asio::make_work_guard(ex);
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    asio::post(pool, [h, ex, work, db_path = std::move(db_path), r = std::move(r)]() mutable {
+      std::string out;
+      auto store = config::Store::open(db_path);
+      if (!store) {
+        out = "error: " + store.error().message;
+      } else {
+        sasl::UserStore users(**store);
+        auto res = r.mechanism == "CRAM-MD5" ? users.verify_cram(r.username, r.challenge, r.digest)
+                                             : users.verify(r.username, r.password);
+        if (!res) out = "error: " + res.error().message;
+        else out = *res == sasl::AuthResult::ok ? "ok" : std::string("bad: ") + sasl::to_string(*res);
+      }
+      asio::post(ex, [h, out = std::move(out)]() mutable { (*h)(std::move(out)); });
+      work.reset();
+    });
+  };
+  return asio::async_initiate<Token, void(std::string)>(init, token, std::move(db), std::move(req));
+}
+
+// AUTH mechanisms to offer: PLAIN/LOGIN only over TLS unless auth.allow_plaintext; CRAM-MD5 only
+// when auth.cram_md5 is on (RFC 4954 §4; issue "TLS everywhere" item 9).
+std::vector<std::string> auth_mechanisms(const config::Settings& s, bool tls) {
+  std::vector<std::string> m;
+  if (tls || s.auth_allow_plaintext) {
+    m.push_back("PLAIN");
+    m.push_back("LOGIN");
+  }
+  if (s.auth_cram_md5) m.push_back("CRAM-MD5");
+  return m;
+}
+
 std::string endpoint_text(const tcp::endpoint& ep) {
   auto a = ep.address();
   if (a.is_v6()) return "[" + a.to_string() + "]:" + std::to_string(ep.port());
@@ -82,13 +125,17 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 }  // namespace
 
 struct Server::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& i, config::Publisher& p, queue::Queue& qq, tls::Contexts& c)
-      : ioc(i), pub(p), q(qq), contexts(c), strand(asio::make_strand(i)), shutdown_timer(i), log(core::log::get("inbound")) {}
+  Impl(asio::io_context& i, config::Publisher& p, queue::Queue& qq, tls::Contexts& c, std::filesystem::path db)
+      : ioc(i), pub(p), q(qq), contexts(c), db_path(std::move(db)),
+        throttle(core::system_clock(), 5, std::chrono::seconds(300)), strand(asio::make_strand(i)), shutdown_timer(i), log(core::log::get("inbound")) {}
 
   asio::io_context& ioc;
   config::Publisher& pub;
   queue::Queue& q;
   tls::Contexts& contexts;
+  std::filesystem::path db_path;
+  sasl::LoginThrottle throttle;
+  asio::thread_pool auth_pool{1};
   asio::strand<asio::io_context::executor_type> strand;  // owns `listeners`
   std::map<std::string, std::shared_ptr<tcp::acceptor>> listeners;
   std::vector<core::HostPort> applied_listen;
@@ -260,6 +307,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     auto server_ctx = self->contexts.server();
     opts.offer_starttls = snap->tls_enabled && server_ctx != nullptr &&
                           !tlspolicy::TlsLists::from_settings(*snap).whitelisted("", core::IpAddress::parse(ip));
+    opts.auth_mechanisms = auth_mechanisms(*snap, false);
+    opts.cram_nonce = [] { return sasl::cram_nonce(); };
     SessionState st(opts, ip, snap, host);
     st.ctx.client = core::IpAddress::parse(ip).value_or(core::IpAddress{});
     self->log->info("{}: connect client={}", st.sid, ip);
@@ -278,6 +327,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                                   SSL_get_cipher_bits(h, nullptr));
         self->log->info("{}: tls-established client={} {}", st.sid, ip, st.tls_info);
         st.s.tls_started();
+        st.s.set_auth_mechanisms(auth_mechanisms(*snap, true));
         co_await serve(self, conn, st, tls);
       }
     }
@@ -358,6 +408,33 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
               log.warn("{}: starttls-pipelining client={} {}", st.sid, st.ip, ev->text);
             start_tls = true;
             break;
+          case smtp::EventKind::ask_auth: {
+            self->throttle.set_limits(static_cast<unsigned>(snap->auth_max_failures), snap->auth_failure_window);
+            if (self->throttle.blocked(st.ip)) {
+              log.warn("{}: auth-refused client={} reason=too-many-failures", st.sid, st.ip);
+              s.answer(smtp::Reply{421, {4, 7, 0}, st.host + " Error: too many failed logins, try again later"});
+              break;
+            }
+            auto user = ev->auth.username;
+            auto mech = ev->auth.mechanism;
+            auto op = async_check_auth(self->auth_pool, self->db_path, std::move(ev->auth), asio::use_awaitable);
+            auto res = co_await std::move(op);
+            if (res == "ok") {
+              st.auth_user = user;
+              st.ctx.authenticated = true;
+              log.info("{}: auth-ok client={} user={} mechanism={}", st.sid, st.ip, user, mech);
+              s.answer(smtp::Reply{235, {2, 7, 0}, "Authentication successful"});
+            } else if (res.rfind("error", 0) == 0) {
+              log.error("{}: auth-error client={} user={} {}", st.sid, st.ip, user, res);
+              s.answer(smtp::Reply{454, {4, 7, 0}, "Temporary authentication failure"});
+            } else {
+              bool now_blocked = self->throttle.record_failure(st.ip);
+              log.warn("{}: auth-failed client={} user={} mechanism={} reason={}{}", st.sid, st.ip, user, mech,
+                       res.substr(5), now_blocked ? " now-throttled=yes" : "");
+              s.answer(smtp::Reply{535, {5, 7, 8}, "Authentication credentials invalid"});
+            }
+            break;
+          }
           case smtp::EventKind::close:
             break;
           default:
@@ -444,8 +521,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-Server::Server(asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue, tls::Contexts& contexts)
-    : impl_(std::make_shared<Impl>(ioc, settings, queue, contexts)) {}
+Server::Server(asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue, tls::Contexts& contexts,
+               std::filesystem::path db_path)
+    : impl_(std::make_shared<Impl>(ioc, settings, queue, contexts, std::move(db_path))) {}
 
 Server::~Server() = default;
 

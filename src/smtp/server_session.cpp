@@ -1,10 +1,14 @@
 // The SMTP server state machine: RFC 5321 §3-§4 (commands, replies, transaction state, §4.1.1.4
 // DATA and §4.5.2 dot-unstuffing, §2.3.8 bare CR/LF refused), RFC 1870 SIZE, RFC 6152 8BITMIME,
 // RFC 3030 CHUNKING/BDAT (BINARYMIME accepted as a BODY value), RFC 2920 PIPELINING, RFC 2034
-// enhanced codes, RFC 6531 SMTPUTF8, RFC 3461 DSN parameters, RFC 3207 STARTTLS (input purge).
-// Pure: no sockets, no clock, no globals, no exceptions. Bytes in, replies and events out; the
-// driver (inbound) owns IO, timers and policy. It must not interpret bytes after STARTTLS, after
-// a malformed BDAT or after close: those are dropped, never parsed as commands.
+// enhanced codes, RFC 6531 SMTPUTF8, RFC 3461 DSN parameters, RFC 3207 STARTTLS (input purge),
+// RFC 4954 AUTH (+ MAIL AUTH=) with the SASL exchanges of PLAIN (RFC 4616), LOGIN and CRAM-MD5
+// (RFC 2195); the driver verifies the credentials.
+// Pure: no sockets, no clock, no random numbers, no globals, no exceptions. Bytes in, replies and
+// events out; the driver (inbound) owns IO, timers and policy. It must not interpret bytes after
+// STARTTLS, after a malformed BDAT or after close: those are dropped, never parsed as commands.
+// It must never echo a SASL response, user name or password in a reply: AUTH replies are fixed
+// texts, and credentials leave only through Event::auth (wiped here once handed out).
 //
 // Choices where the RFCs leave room (documented in tests/data/smtp/server/README.md too):
 // - 452 4.5.3 "too many recipients" does not count as an error (Postfix's recipient overshoot):
@@ -20,6 +24,14 @@
 // - Body octets are accumulated across feed() calls and handed out when body_chunk is full and
 //   at the end of the message (DATA end or BDAT LAST): memory in DATA is bounded by body_chunk,
 //   an idle session holds no body buffer, and the spool gets large records.
+// - AUTH: requires EHLO (it is an extension); is refused during a transaction and after success
+//   (503 5.5.1); a "*" response cancels with 501 5.7.0 (RFC 4954 §6); undecodable base64 gets
+//   501 5.5.2; a decoded message that is malformed (PLAIN without its two NULs, an empty user or
+//   password, a control character in the user name, a PLAIN authzid other than the user, a
+//   CRAM-MD5 answer without a 32-hex digest) gets 535 5.7.8 without an ask_auth, since no password
+//   was tried. The line after a 334 is always the SASL response, never a command, whatever it
+//   says: a pipelined command there gets 501 5.5.2 (not base64) and ends the exchange; the lines
+//   after it are commands again. Authentication survives RSET and EHLO, not STARTTLS.
 #include "gatehouse/smtp/server_session.hpp"
 
 #include <algorithm>
@@ -39,6 +51,11 @@ constexpr std::size_t kKeepInputCapacity = 512;  // larger idle input buffers ar
 constexpr std::size_t kKeepEventCapacity = 4;    // larger drained event vectors are released
 constexpr std::size_t kMaxEnvid = 100;           // RFC 3461 §4.4
 constexpr std::size_t kMaxOrcpt = 500;           // RFC 3461 §4.2
+constexpr std::size_t kMaxAuthParam = 500;       // MAIL AUTH= (a mailbox, xtext-encoded)
+constexpr std::size_t kMaxSaslField = 255;       // RFC 4616 §2: authcid, authzid, passwd
+constexpr std::size_t kMaxNonce = 128;           // CRAM-MD5 nonce from the driver
+
+constexpr std::string_view kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 constexpr std::string_view kBareNewline =
     "Message refused: bare CR or LF in message data (RFC 5321 section 2.3.8)";
@@ -85,6 +102,103 @@ bool has_control(std::string_view s) {
   });
 }
 
+// Overwrites a secret before its memory is released (best effort: copies made by std::string
+// growth are out of reach).
+void wipe(std::string& s) {
+  volatile char* p = s.data();
+  for (std::size_t i = 0; i < s.size(); ++i) p[i] = 0;
+  s.clear();
+}
+
+std::string base64_encode(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= in.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
+                       (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
+    out += kB64[(v >> 18) & 63];
+    out += kB64[(v >> 12) & 63];
+    out += kB64[(v >> 6) & 63];
+    out += kB64[v & 63];
+  }
+  if (i < in.size()) {
+    unsigned v = static_cast<unsigned>(static_cast<unsigned char>(in[i])) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned>(static_cast<unsigned char>(in[i + 1])) << 8;
+    out += kB64[(v >> 18) & 63];
+    out += kB64[(v >> 12) & 63];
+    out += i + 1 < in.size() ? kB64[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+int b64_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+// Strict RFC 4648 §4 base64: whole quads, padding only at the end, no whitespace, and the unused
+// bits of the last quad zero (so every text has one decoding). False on any violation.
+bool base64_decode(std::string_view in, std::string& out) {
+  out.clear();
+  if (in.size() % 4 != 0) return false;
+  out.reserve(in.size() / 4 * 3);
+  for (std::size_t i = 0; i < in.size(); i += 4) {
+    const bool last = i + 4 == in.size();
+    const int a = b64_value(in[i]), b = b64_value(in[i + 1]);
+    if (a < 0 || b < 0) return false;
+    const unsigned hi = static_cast<unsigned>(a << 18 | b << 12);
+    if (last && in[i + 2] == '=') {
+      if (in[i + 3] != '=' || (b & 15) != 0) return false;
+      out += static_cast<char>(hi >> 16);
+      break;
+    }
+    const int c = b64_value(in[i + 2]);
+    if (c < 0) return false;
+    if (last && in[i + 3] == '=') {
+      if ((c & 3) != 0) return false;
+      const unsigned v = hi | static_cast<unsigned>(c << 6);
+      out += static_cast<char>(v >> 16);
+      out += static_cast<char>((v >> 8) & 0xff);
+      break;
+    }
+    const int d = b64_value(in[i + 3]);
+    if (d < 0) return false;
+    const unsigned v = hi | static_cast<unsigned>(c << 6 | d);
+    out += static_cast<char>(v >> 16);
+    out += static_cast<char>((v >> 8) & 0xff);
+    out += static_cast<char>(v & 0xff);
+  }
+  return true;
+}
+
+// A SASL user name (authcid/authzid) we hand to the driver: 1..255 octets, no control octets.
+bool valid_sasl_name(std::string_view s) { return !s.empty() && s.size() <= kMaxSaslField && !has_control(s); }
+
+bool valid_nonce(std::string_view s) {
+  if (s.empty() || s.size() > kMaxNonce) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return c > 0x20 && c < 0x7f && c != '<' && c != '>' && c != '@';
+  });
+}
+
+// Upper-cased, known, de-duplicated; CRAM-MD5 only when a nonce source exists.
+std::vector<std::string> normalise_mechanisms(const std::vector<std::string>& given, bool have_nonce) {
+  std::vector<std::string> out;
+  for (const auto& m : given) {
+    std::string u;
+    for (char c : m) u += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+    const bool known = u == "PLAIN" || u == "LOGIN" || (u == "CRAM-MD5" && have_nonce);
+    if (known && std::find(out.begin(), out.end(), u) == out.end()) out.push_back(std::move(u));
+  }
+  return out;
+}
+
 // Splits "KEY[=VALUE] KEY[=VALUE]..." (one or more spaces between) and calls f(key, value,
 // has_value) for each; stops and returns false as soon as f does.
 template <class F>
@@ -105,14 +219,17 @@ bool for_each_param(std::string_view rest, F&& f) {
 }  // namespace
 
 struct ServerSession::Impl {
-  enum class Mode : std::uint8_t { command, data, bdat, tls_wait, closed };
-  enum class Ask : std::uint8_t { none, mail, rcpt, commit };
+  enum class Mode : std::uint8_t { command, data, bdat, auth, tls_wait, closed };
+  enum class Ask : std::uint8_t { none, mail, rcpt, commit, auth };
+  // Which SASL response the session waits for in Mode::auth.
+  enum class Sasl : std::uint8_t { none, plain, login_user, login_password, cram };
   // DATA scanner state: where we are relative to the last line break.
   enum class Scan : std::uint8_t { line_start, mid, cr, dot, dot_cr };
   enum class Chunk : std::uint8_t { accept, need_mail, need_rcpt, failed };
 
   explicit Impl(ServerOptions o) : opts(std::move(o)) {
     if (opts.limits.body_chunk == 0) opts.limits.body_chunk = 1;
+    opts.auth_mechanisms = normalise_mechanisms(opts.auth_mechanisms, static_cast<bool>(opts.cram_nonce));
   }
 
   ServerOptions opts;
@@ -125,6 +242,10 @@ struct ServerSession::Impl {
   bool esmtp = false;
   bool tls_active = false;
   bool discarding_line = false;  // inside a command line that is already too long
+  bool discarding_auth = false;  // ... and that line is an AUTH command or a SASL response
+  Sasl sasl = Sasl::none;
+  std::string auth_user;         // authenticated user, "" = not authenticated
+  AuthRequest auth_req;          // the exchange in progress (LOGIN user name, CRAM challenge)
   bool mail_active = false;      // MAIL accepted: a transaction is open
   bool bdat_seen = false;        // a BDAT chunk was accepted in this transaction
   bool bdat_failed = false;      // the BDAT transaction failed early; discard pipelined chunks
@@ -167,21 +288,26 @@ struct ServerSession::Impl {
     }
   }
 
+  static Event make_event(EventKind k, std::string text) {
+    Event e{k, std::move(text), {}, false, {}};
+    return e;
+  }
+
   void flush_send() {
     if (out.empty()) return;
-    events.push_back(Event{EventKind::send, std::move(out), {}, false});
+    events.push_back(make_event(EventKind::send, std::move(out)));
     out.clear();
   }
 
   // Every non-send event is preceded by the replies queued before it, so order is kept.
   void push(EventKind k, std::string text = {}) {
     flush_send();
-    events.push_back(Event{k, std::move(text), {}, false});
+    events.push_back(make_event(k, std::move(text)));
   }
 
   void emit_body() {
     flush_send();
-    events.push_back(Event{EventKind::body, std::move(body), {}, false});
+    events.push_back(make_event(EventKind::body, std::move(body)));
     body.clear();
     body_emitted = true;
   }
@@ -214,6 +340,7 @@ struct ServerSession::Impl {
   // Input is not touched here: run() may be reading from `in`; finish() releases it.
   void close_session() {
     reset_tx();
+    end_sasl();
     push(EventKind::close);
     mode = Mode::closed;
     ask = Ask::none;
@@ -253,10 +380,13 @@ struct ServerSession::Impl {
       in.clear();
       in_pos = 0;
       const std::size_t used = run(bytes.data(), bytes.size());
-      if (used < bytes.size() && (mode == Mode::command || mode == Mode::data || mode == Mode::bdat))
-        in.append(bytes.substr(used));
+      if (used < bytes.size() && reading()) in.append(bytes.substr(used));
     }
     finish();
+  }
+
+  bool reading() const {
+    return mode == Mode::command || mode == Mode::data || mode == Mode::bdat || mode == Mode::auth;
   }
 
   void drain() {
@@ -269,6 +399,7 @@ struct ServerSession::Impl {
     std::size_t pos = 0;
     while (pos < n && !paused()) {
       switch (mode) {
+        case Mode::auth:
         case Mode::command: {
           const std::size_t used = take_command(p + pos, n - pos);
           if (used == 0) return pos;  // incomplete line: wait for more
@@ -296,30 +427,46 @@ struct ServerSession::Impl {
     return pos;
   }
 
+  // A line over its limit: 500 5.5.6 for AUTH lines (RFC 4954 §4, which also ends a SASL
+  // exchange), 500 5.5.2 for other commands.
+  void line_too_long(bool auth_line) {
+    if (!auth_line) return fail(500, {5, 5, 2}, "Error: line too long");
+    if (mode == Mode::auth) end_sasl();
+    fail(500, {5, 5, 6}, "Authentication Exchange line is too long");
+  }
+
   // One command line (CRLF or bare LF) or nothing. Returns octets consumed (0: need more).
+  // In Mode::auth the line is a SASL response instead of a command.
   std::size_t take_command(const char* p, std::size_t n) {
     const auto* lf = static_cast<const char*>(std::memchr(p, '\n', n));
     if (discarding_line) {
       if (lf == nullptr) return n;
       discarding_line = false;
-      fail(500, {5, 5, 2}, "Error: line too long");
+      line_too_long(discarding_auth);
       return static_cast<std::size_t>(lf - p) + 1;
     }
+    // AUTH lines may be longer than other commands (RFC 4954 §4: 12288 octets).
+    const bool auth_line = mode == Mode::auth ||
+                           (!opts.auth_mechanisms.empty() && n >= 5 && istarts_with(std::string_view(p, 5), "AUTH "));
+    const std::size_t limit =
+        auth_line ? std::max(opts.limits.max_command_line, opts.limits.max_auth_line) : opts.limits.max_command_line;
     if (lf == nullptr) {
-      if (n >= opts.limits.max_command_line) {  // with its line end it can only be longer
+      if (n >= limit) {  // with its line end it can only be longer
         discarding_line = true;
+        discarding_auth = auth_line;
         return n;
       }
       return 0;
     }
     const std::size_t len = static_cast<std::size_t>(lf - p) + 1;
-    if (len > opts.limits.max_command_line) {
-      fail(500, {5, 5, 2}, "Error: line too long");
+    if (len > limit) {
+      line_too_long(auth_line);
       return len;
     }
     std::string_view line(p, len - 1);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    command(line);
+    if (mode == Mode::auth) sasl_response(line);
+    else command(line);
     return len;
   }
 
@@ -540,6 +687,7 @@ struct ServerSession::Impl {
       if (iequals(verb, "VRFY")) return cmd_vrfy(arg);
       if (iequals(verb, "EXPN")) return fail(502, {5, 5, 1}, "Error: command not implemented");
       if (iequals(verb, "HELP")) return cmd_help();
+      if (iequals(verb, "AUTH")) return cmd_auth(arg);
     }
     bdat_failed = false;
     if (iequals(verb, "STARTTLS")) return cmd_starttls(arg);
@@ -577,16 +725,26 @@ struct ServerSession::Impl {
       line("SMTPUTF8");
       line("DSN");
       line("CHUNKING");
+      if (!opts.auth_mechanisms.empty()) {
+        out += "250-AUTH";
+        for (const auto& m : opts.auth_mechanisms) {
+          out += ' ';
+          out += m;
+        }
+        out += "\r\n";
+      }
       if (opts.offer_starttls && !tls_active) line("STARTTLS");
       out += "250 HELP\r\n";
     }
     flush_send();
-    events.push_back(Event{EventKind::helo, helo, {}, extended});
+    Event e = make_event(EventKind::helo, helo);
+    e.esmtp = extended;
+    events.push_back(std::move(e));
   }
 
   bool parse_mail_params(std::string_view rest, MailParams& p) {
     bool seen_size = false, seen_body = false, seen_utf8 = false, seen_ret = false,
-         seen_envid = false;
+         seen_envid = false, seen_auth = false;
     return for_each_param(rest, [&](std::string_view key, std::string_view value, bool has_value) {
       if (!detail::is_esmtp_keyword(key) || (has_value && !detail::is_esmtp_value(value))) {
         fail(501, {5, 5, 4}, "Bad MAIL parameter syntax");
@@ -626,6 +784,17 @@ struct ServerSession::Impl {
         if (!v || v->empty() || has_control(*v))
           return fail(501, {5, 5, 4}, "Bad ENVID parameter syntax"), false;
         p.envid = std::move(*v);
+      } else if (iequals(key, "AUTH") && !opts.auth_mechanisms.empty()) {
+        // RFC 4954 §5: AUTH=<> or AUTH=xtext(mailbox). Kept for the driver, never trusted here.
+        if (dup(seen_auth)) return false;
+        if (value == "<>") {
+          p.auth = "<>";
+        } else {
+          auto v = has_value && value.size() <= kMaxAuthParam ? detail::decode_xtext(value) : std::nullopt;
+          if (!v || v->empty() || has_control(*v))
+            return fail(501, {5, 5, 4}, "Bad AUTH parameter syntax"), false;
+          p.auth = std::move(*v);
+        }
       } else {
         fail(555, {5, 5, 4}, "Unsupported option: " + std::string(key));
         return false;
@@ -735,8 +904,9 @@ struct ServerSession::Impl {
     pending_rcpt = r;
     ask = Ask::rcpt;
     flush_send();
-    std::string text = r.address;
-    events.push_back(Event{EventKind::ask_rcpt, std::move(text), std::move(r), false});
+    Event e = make_event(EventKind::ask_rcpt, r.address);
+    e.rcpt = std::move(r);
+    events.push_back(std::move(e));
   }
 
   void cmd_data(std::string_view arg) {
@@ -811,10 +981,10 @@ struct ServerSession::Impl {
   }
 
   void cmd_help() {
-    reply(214, {2, 0, 0},
-          opts.offer_starttls && !tls_active
-              ? "Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS"
-              : "Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
+    std::string text = "Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP";
+    if (opts.offer_starttls && !tls_active) text += " STARTTLS";
+    if (!opts.auth_mechanisms.empty()) text += " AUTH";
+    reply(214, {2, 0, 0}, text);
   }
 
   void cmd_starttls(std::string_view arg) {
@@ -824,6 +994,173 @@ struct ServerSession::Impl {
     if (mail_active) return fail(503, {5, 5, 1}, "Error: MAIL transaction in progress");
     reply(220, {2, 0, 0}, "Ready to start TLS");
     mode = Mode::tls_wait;  // run() emits start_tls with the count of discarded octets
+  }
+
+  // ---------------------------------------------------------------- AUTH (RFC 4954)
+
+  // "334 <base64>" (RFC 4954 §4: a ready response always has the space, even when empty).
+  void challenge(std::string_view data) {
+    out += "334 ";
+    out += base64_encode(data);
+    out += "\r\n";
+  }
+
+  // Leaves the SASL exchange (back to commands) and forgets what it collected.
+  void end_sasl() {
+    if (mode == Mode::auth) mode = Mode::command;
+    sasl = Sasl::none;
+    wipe(auth_req.password);
+    wipe(auth_req.digest);
+    auth_req = AuthRequest{};
+  }
+
+  // The decoded message is not a valid answer for the mechanism: no password was tried, so the
+  // driver is not asked; the reply is the same as for wrong credentials.
+  void sasl_malformed() {
+    end_sasl();
+    fail(535, {5, 7, 8}, "Authentication credentials invalid");
+  }
+
+  void cmd_auth(std::string_view arg) {
+    if (opts.auth_mechanisms.empty()) return fail(503, {5, 5, 1}, "Error: authentication not enabled");
+    if (!have_helo || !esmtp) return fail(503, {5, 5, 1}, "Error: send EHLO first");
+    if (!auth_user.empty()) return fail(503, {5, 5, 1}, "Already authenticated");
+    if (mail_active) return fail(503, {5, 5, 1}, "Error: MAIL transaction in progress");
+    std::string_view a = trim_spaces_left(arg);
+    const auto sp = a.find(' ');
+    const std::string_view mech = a.substr(0, sp);
+    const std::string_view initial =
+        sp == std::string_view::npos ? std::string_view{} : trim_spaces_left(a.substr(sp));
+    if (mech.empty() || mech.size() > 20 || initial.find(' ') != std::string_view::npos)
+      return fail(501, {5, 5, 4}, "Syntax: AUTH mechanism [initial-response]");
+    const auto it = std::find_if(opts.auth_mechanisms.begin(), opts.auth_mechanisms.end(),
+                                 [&](const std::string& m) { return iequals(m, mech); });
+    if (it == opts.auth_mechanisms.end()) return fail(504, {5, 5, 4}, "Unrecognized authentication type");
+    auth_req = AuthRequest{};
+    auth_req.mechanism = *it;
+    const bool have_initial = !initial.empty();
+    std::string decoded;
+    if (have_initial && initial != "=" && !base64_decode(initial, decoded)) {  // "=": empty response
+      wipe(decoded);
+      auth_req = AuthRequest{};
+      return fail(501, {5, 5, 2}, "Cannot decode response");
+    }
+    if (auth_req.mechanism == "PLAIN") {
+      if (have_initial) return sasl_plain(decoded);
+      sasl = Sasl::plain;
+      challenge("");
+    } else if (auth_req.mechanism == "LOGIN") {
+      if (have_initial) {  // some clients send the user name as an initial response
+        auth_req.username = std::move(decoded);
+        sasl = Sasl::login_password;
+        challenge("Password:");
+      } else {
+        sasl = Sasl::login_user;
+        challenge("Username:");
+      }
+    } else {  // CRAM-MD5: the server speaks first (RFC 4954 §4: an initial response is a 501)
+      if (have_initial) {
+        wipe(decoded);
+        auth_req = AuthRequest{};
+        return fail(501, {5, 5, 4}, "Error: CRAM-MD5 takes no initial response");
+      }
+      std::string nonce = opts.cram_nonce ? opts.cram_nonce() : std::string();
+      if (!valid_nonce(nonce)) {
+        auth_req = AuthRequest{};
+        return fail(454, {4, 7, 0}, "Temporary authentication failure");
+      }
+      auth_req.challenge = "<" + nonce + "@" + opts.hostname + ">";
+      sasl = Sasl::cram;
+      challenge(auth_req.challenge);
+    }
+    mode = Mode::auth;
+    wipe(decoded);
+  }
+
+  // One client response line of the exchange (RFC 4954 §4).
+  void sasl_response(std::string_view line) {
+    line = trim_right(line);
+    if (line == "*") {
+      end_sasl();
+      return fail(501, {5, 7, 0}, "Authentication aborted");
+    }
+    std::string decoded;
+    if (!base64_decode(line, decoded)) {
+      wipe(decoded);
+      end_sasl();
+      return fail(501, {5, 5, 2}, "Cannot decode response");
+    }
+    switch (sasl) {
+      case Sasl::plain:
+        sasl_plain(decoded);
+        break;
+      case Sasl::login_user:
+        auth_req.username = std::move(decoded);
+        sasl = Sasl::login_password;
+        challenge("Password:");
+        break;
+      case Sasl::login_password:
+        auth_req.password = std::move(decoded);
+        // Checked only now, so a bad user name still takes the password line out of the input.
+        if (!valid_sasl_name(auth_req.username) || auth_req.password.empty() ||
+            auth_req.password.size() > kMaxSaslField || auth_req.password.find('\0') != std::string::npos)
+          return sasl_malformed();
+        ask_auth();
+        break;
+      case Sasl::cram:
+        sasl_cram(decoded);
+        break;
+      case Sasl::none:
+        end_sasl();
+        break;
+    }
+    wipe(decoded);
+  }
+
+  // RFC 4616 §2: message = [authzid] NUL authcid NUL passwd.
+  void sasl_plain(std::string& m) {
+    const auto a = m.find('\0');
+    const auto b = a == std::string::npos ? a : m.find('\0', a + 1);
+    if (b == std::string::npos || m.find('\0', b + 1) != std::string::npos) return wipe(m), sasl_malformed();
+    auth_req.authzid = m.substr(0, a);
+    auth_req.username = m.substr(a + 1, b - a - 1);
+    auth_req.password = m.substr(b + 1);
+    wipe(m);
+    // We let an identity act only as itself: an authzid must be empty or the user name.
+    if (!valid_sasl_name(auth_req.username) ||
+        (!auth_req.authzid.empty() && auth_req.authzid != auth_req.username) ||
+        auth_req.password.empty() || auth_req.password.size() > kMaxSaslField)
+      return sasl_malformed();
+    ask_auth();
+  }
+
+  // RFC 2195 §2: the response is "user SP digest", the digest 32 hex digits (split at the last
+  // space: RFC 2195 does not forbid spaces in the user name).
+  void sasl_cram(const std::string& m) {
+    const auto sp = m.rfind(' ');
+    if (sp == std::string::npos || m.size() - sp - 1 != 32) return sasl_malformed();
+    std::string digest = m.substr(sp + 1);
+    for (auto& c : digest) {
+      if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return wipe(digest), sasl_malformed();
+    }
+    auth_req.username = m.substr(0, sp);
+    auth_req.digest = std::move(digest);
+    if (!valid_sasl_name(auth_req.username)) return sasl_malformed();
+    ask_auth();
+  }
+
+  // Hands the collected credentials to the driver (moved out: the session keeps no secret).
+  void ask_auth() {
+    mode = Mode::command;
+    sasl = Sasl::none;
+    ask = Ask::auth;
+    flush_send();
+    Event e = make_event(EventKind::ask_auth, auth_req.mechanism);
+    e.auth = std::move(auth_req);
+    auth_req = AuthRequest{};             // moved-from strings are unspecified: start clean
+    auth_req.username = e.auth.username;  // kept for authenticated_user() on success
+    events.push_back(std::move(e));
   }
 
   // ---------------------------------------------------------------- driver calls
@@ -848,6 +1185,10 @@ struct ServerSession::Impl {
         break;
       case Ask::commit:
         body_emitted = false;  // the driver owns the body now, whatever the answer
+        break;
+      case Ask::auth:
+        if (accepted) auth_user = std::move(auth_req.username);
+        auth_req = AuthRequest{};
         break;
       case Ask::none:
         break;
@@ -875,12 +1216,15 @@ struct ServerSession::Impl {
     ask = Ask::none;
     reset_tx();
     tls_active = true;
+    end_sasl();
+    auth_user.clear();  // RFC 3207 §4.2: discard what the client said before TLS
     mode = Mode::command;
     scan = Scan::line_start;
     have_helo = false;
     esmtp = false;
     helo.clear();
     discarding_line = false;
+    discarding_auth = false;
     in = std::string();
     in_pos = 0;
     finish();
@@ -925,12 +1269,16 @@ bool ServerSession::in_data() const {
 }
 bool ServerSession::wants_input() const {
   const Impl& s = *impl_;
-  const bool reading = s.mode == Impl::Mode::command || s.mode == Impl::Mode::data ||
-                       s.mode == Impl::Mode::bdat;
-  return reading && !s.paused() && s.in.size() - s.in_pos <= s.opts.limits.max_buffered_input;
+  return s.reading() && !s.paused() && s.in.size() - s.in_pos <= s.opts.limits.max_buffered_input;
 }
 const Transaction& ServerSession::transaction() const { return impl_->tx; }
 const std::string& ServerSession::helo_name() const { return impl_->helo; }
 bool ServerSession::esmtp() const { return impl_->esmtp; }
+const std::string& ServerSession::authenticated_user() const { return impl_->auth_user; }
+const std::vector<std::string>& ServerSession::auth_mechanisms() const { return impl_->opts.auth_mechanisms; }
+void ServerSession::set_auth_mechanisms(std::vector<std::string> mechanisms) {
+  Impl& s = *impl_;
+  s.opts.auth_mechanisms = normalise_mechanisms(mechanisms, static_cast<bool>(s.opts.cram_nonce));
+}
 
 }  // namespace gatehouse::smtp

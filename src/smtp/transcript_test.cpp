@@ -146,6 +146,7 @@ void collect(ServerSession& s, std::vector<std::string>& out) {
         if (p.smtputf8) l += " smtputf8";
         if (!p.ret.empty()) l += " ret=" + p.ret;
         if (!p.envid.empty()) l += " envid=" + escape(p.envid);
+        if (!p.auth.empty()) l += " auth=" + escape(p.auth);
         out.push_back(std::move(l));
         break;
       }
@@ -161,6 +162,16 @@ void collect(ServerSession& s, std::vector<std::string>& out) {
       case EventKind::abort_body: out.push_back("E: abort_body"); break;
       case EventKind::start_tls: out.push_back("E: start_tls " + escape(ev->text)); break;
       case EventKind::close: out.push_back("E: close"); break;
+      case EventKind::ask_auth: {
+        const auto& a = ev->auth;
+        std::string l = "E: ask_auth " + escape(ev->text) + " user=" + escape(a.username);
+        if (!a.authzid.empty()) l += " authzid=" + escape(a.authzid);
+        if (!a.password.empty()) l += " password=" + escape(a.password);
+        if (!a.challenge.empty()) l += " challenge=" + escape(a.challenge);
+        if (!a.digest.empty()) l += " digest=" + escape(a.digest);
+        out.push_back(std::move(l));
+        break;
+      }
     }
   }
 }
@@ -171,6 +182,11 @@ bool set_option(ServerOptions& o, std::string_view kv) {
   const std::string_view v = eq == std::string_view::npos ? std::string_view{} : kv.substr(eq + 1);
   if (k == "hostname") return o.hostname = std::string(v), true;
   if (k == "offer_starttls") return o.offer_starttls = (v.empty() || v == "1" || v == "true"), true;
+  if (k == "auth_mechanisms") return o.auth_mechanisms = gatehouse::core::split(v, ','), true;
+  if (k == "cram_nonce") {
+    o.cram_nonce = [nonce = std::string(v)] { return nonce; };
+    return true;
+  }
   const auto n = parse_u64(v);
   if (!n) return false;
   if (k == "max_command_line") return o.limits.max_command_line = *n, true;
@@ -179,6 +195,7 @@ bool set_option(ServerOptions& o, std::string_view kv) {
   if (k == "max_errors") return o.limits.max_errors = static_cast<unsigned>(*n), true;
   if (k == "body_chunk") return o.limits.body_chunk = *n, true;
   if (k == "max_buffered_input") return o.limits.max_buffered_input = *n, true;
+  if (k == "max_auth_line") return o.limits.max_auth_line = *n, true;
   return false;
 }
 
@@ -250,6 +267,8 @@ TEST_P(Transcript, Replays) {
       if (arg == "timeout") s.timeout();
       else if (arg == "shutdown") s.shutdown();
       else if (arg == "tls_started") s.tls_started();
+      else if (arg == "auth_mechanisms" || arg.rfind("auth_mechanisms ", 0) == 0)
+        s.set_auth_mechanisms(gatehouse::core::split(arg.size() > 16 ? arg.substr(16) : std::string(), ','));
       else FAIL() << path << ":" << i + 1 << ": unknown X: action " << arg;
     } else {
       FAIL() << path << ":" << i + 1 << ": unknown tag in: " << l;

@@ -5,6 +5,7 @@
 // Asio stays in the .cpp; this header only forward-declares io_context.
 #pragma once
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -20,7 +21,9 @@ namespace gatehouse::inbound {
 
 class Server {
  public:
-  Server(boost::asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue, tls::Contexts& contexts);
+  // `db_path`: the configuration database, read (off the io threads) to check SMTP AUTH users.
+  Server(boost::asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue, tls::Contexts& contexts,
+         std::filesystem::path db_path);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
