@@ -38,7 +38,7 @@ class TlsInboundTest(unittest.TestCase):
     def test_s_client_sees_active_certificate_and_a_new_one_without_restart(self):
         rc, out = s_client(self.gw.port)
         self.assertIn("O = First Org", out)
-        self.assertRegex(out, r"Protocol *: TLSv1\.[23]")
+        self.assertRegex(out, r"(Protocol *: |New, )TLSv1\.[23]")
         new_id = self.gw.cli("cert", "create", "--host", "mail.example.com", "--org", "Second Org",
                              "--key", "rsa:2048").stdout.strip().splitlines()[-1]
         self.gw.cli("cert", "activate", new_id)
