@@ -50,6 +50,17 @@ class TlsInboundTest(unittest.TestCase):
             rc, out = s_client(self.gw.port, flag)
             self.assertIn("Cipher is (NONE)", out, f"{flag} handshake must fail: {out[-400:]}")
 
+    def test_sslscan_reports_no_old_protocols_and_no_weak_ciphers(self):
+        r = subprocess.run(["sslscan", "--no-colour", "--starttls-smtp", f"127.0.0.1:{self.gw.port}"],
+                           capture_output=True, text=True, timeout=120)
+        out = r.stdout
+        for proto in ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1"):
+            self.assertRegex(out, rf"{re.escape(proto)}\s+disabled", out)
+        self.assertRegex(out, r"TLSv1\.2\s+enabled")
+        ciphers = re.findall(r"^(?:Preferred|Accepted)\s+\S+\s+(\d+) bits", out, re.M)
+        self.assertTrue(ciphers, out)
+        self.assertTrue(all(int(b) >= 128 for b in ciphers), out)
+
     def test_swaks_tls_and_received_header_records_tls(self):
         r = subprocess.run(["swaks", "--server", f"127.0.0.1:{self.gw.port}", "--tls", "--from", "a@sender.org",
                             "--to", "bob@example.com", "--body", "over tls"],
