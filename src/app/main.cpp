@@ -34,6 +34,7 @@
 #include "gatehouse/inbound/server.hpp"
 #include "gatehouse/queue/queue.hpp"
 #include "gatehouse/service/queue_ops.hpp"
+#include "gatehouse/service/tls_ops.hpp"
 #include "gatehouse/tls/cert_cli.hpp"
 #include "gatehouse/tls/cert_store.hpp"
 #include "gatehouse/tls/contexts.hpp"
@@ -412,6 +413,7 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
   deliv->start();
   service::Registry registry;
   service::register_queue_ops(registry, **q, [&deliv](core::QueueId id) { return deliv->bounce(id); });
+  service::register_tls_ops(registry, db_path);
   app::ControlServer control(ioc, data_dir / "control.sock", registry);
   if (auto st = control.start(); !st) log->error("control-socket-failed error=\"{}\"", st.error().message);
   log->info("started data_dir={} pid={}", data_dir.string(), ::getpid());
