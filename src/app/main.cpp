@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "gatehouse/config/store.hpp"
+#include "gatehouse/core/cli.hpp"
 #include "gatehouse/core/clock.hpp"
 #include "gatehouse/core/fs.hpp"
 #include "gatehouse/core/log.hpp"
@@ -74,15 +75,8 @@ The data directory defaults to $GATEHOUSE_DATA_DIR, else )"
                                 R"(.
 )";
 
-int fail(const std::string& msg) {
-  std::fprintf(stderr, "gatehouse: error: %s\n", msg.c_str());
-  return 1;
-}
-
-int usage_error(const std::string& msg) {
-  std::fprintf(stderr, "gatehouse: error: %s\n(run 'gatehouse --help' for usage)\n", msg.c_str());
-  return 2;
-}
+using core::cli::fail;
+using core::cli::usage_error;
 
 fsys::path default_data_dir() {
   if (const char* env = std::getenv("GATEHOUSE_DATA_DIR"); env && *env) return env;

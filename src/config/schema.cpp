@@ -15,7 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "gatehouse/core/log.hpp"
-#include "sqlite.hpp"
+#include "gatehouse/config/sqlite.hpp"
 
 namespace gatehouse::config::schema {
 namespace {

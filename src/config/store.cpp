@@ -23,7 +23,7 @@
 #include "gatehouse/core/log.hpp"
 #include "gatehouse/core/strings.hpp"
 #include "schema.hpp"
-#include "sqlite.hpp"
+#include "gatehouse/config/sqlite.hpp"
 
 namespace gatehouse::config {
 namespace {

@@ -15,37 +15,19 @@
 #include <openssl/crypto.h>
 
 #include "gatehouse/config/store.hpp"
+#include "gatehouse/core/cli.hpp"
 #include "gatehouse/core/error.hpp"
 #include "gatehouse/sasl/user_store.hpp"
 
 namespace gatehouse::sasl {
 namespace {
 
+using core::cli::fail;
+using core::cli::note;
+using core::cli::one_line;
+using core::cli::usage_error;
+
 constexpr std::size_t kMaxPasswordFile = 4096;
-
-// Control characters become spaces, so an error is always one line.
-std::string one_line(std::string s) {
-  for (auto& c : s)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-  return s;
-}
-
-int fail(const std::string& msg) {
-  std::fflush(stdout);
-  std::fprintf(stderr, "gatehouse: error: %s\n", one_line(msg).c_str());
-  return 1;
-}
-
-int usage_error(const std::string& msg) {
-  std::fflush(stdout);
-  std::fprintf(stderr, "gatehouse: error: %s\n(run 'gatehouse --help' for usage)\n", one_line(msg).c_str());
-  return 2;
-}
-
-void note(const std::string& msg) {
-  std::fflush(stdout);
-  std::fprintf(stderr, "gatehouse: %s\n", one_line(msg).c_str());
-}
 
 // Holds the password and wipes it on every way out.
 struct Password {

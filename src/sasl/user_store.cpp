@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include "gatehouse/config/sqlite.hpp"
 #include "gatehouse/config/store.hpp"
 #include "gatehouse/core/log.hpp"
 #include "gatehouse/sasl/password.hpp"
@@ -25,9 +26,6 @@ constexpr std::size_t kMaxPassword = 255;
 
 std::shared_ptr<spdlog::logger> logger() { return core::log::get("sasl"); }
 
-Error db_error(sqlite3* db, std::string_view what) {
-  return make_error(fmt::format("config database: {}: {}", what, sqlite3_errmsg(db)));
-}
 
 Error no_such_user(std::string_view name) { return make_error(fmt::format("user '{}' does not exist", name)); }
 
@@ -38,58 +36,9 @@ std::string printable(std::string_view s) {
   return out;
 }
 
-// A prepared statement (config's own helpers are internal to it).
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr); }
-  ~Stmt() { sqlite3_finalize(st_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  bool prepared() const { return rc_ == SQLITE_OK && st_ != nullptr; }
-  // The text must outlive step().
-  void bind(int i, std::string_view v) {
-    sqlite3_bind_text(st_, i, v.empty() ? "" : v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-  }
-  void bind(int i, std::int64_t v) { sqlite3_bind_int64(st_, i, v); }
-  int step() { return rc_ = sqlite3_step(st_); }
-  std::string text(int col) const {
-    const auto* p = sqlite3_column_text(st_, col);
-    if (p == nullptr) return {};
-    return std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(st_, col)));
-  }
-  std::int64_t int64(int col) const { return sqlite3_column_int64(st_, col); }
-
- private:
-  sqlite3_stmt* st_ = nullptr;
-  int rc_ = SQLITE_OK;
-};
-
-// Rolls back in the destructor unless committed.
-class Txn {
- public:
-  explicit Txn(sqlite3* db) : db_(db) {}
-  ~Txn() {
-    if (open_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  Txn(const Txn&) = delete;
-  Txn& operator=(const Txn&) = delete;
-  Status begin() {
-    if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
-      return db_error(db_, "starting a transaction");
-    open_ = true;
-    return {};
-  }
-  Status commit() {
-    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return db_error(db_, "committing");
-    open_ = false;
-    return {};
-  }
-
- private:
-  sqlite3* db_;
-  bool open_ = false;
-};
+using config::sql::db_error;
+using config::sql::Stmt;
+using config::sql::Txn;
 
 // Best-effort wipe of a secret held in a std::string.
 void wipe(std::string& s) {
@@ -183,7 +132,7 @@ Status UserStore::add(std::string_view name_in, std::string_view password, bool 
   if (!secrets) return secrets.error();
   sqlite3* db = store_.db();
   Txn txn(db);
-  if (auto r = txn.begin(); !r) return r.error();
+  if (auto r = txn.begin(true); !r) return r.error();
   {
     Stmt st(db, "SELECT 1 FROM users WHERE name = ?1");
     if (!st.prepared()) return db_error(db, "reading users");
@@ -211,7 +160,7 @@ Status UserStore::passwd(std::string_view name_in, std::string_view password, bo
   if (!secrets) return secrets.error();
   sqlite3* db = store_.db();
   Txn txn(db);
-  if (auto r = txn.begin(); !r) return r.error();
+  if (auto r = txn.begin(true); !r) return r.error();
   Stmt up(db, "UPDATE users SET password_hash = ?2, cram_secret = ?3 WHERE name = ?1");
   if (!up.prepared()) return db_error(db, "changing a password");
   up.bind(1, *name);
@@ -229,7 +178,7 @@ Status UserStore::remove(std::string_view name_in) {
   if (!name) return name.error();
   sqlite3* db = store_.db();
   Txn txn(db);
-  if (auto r = txn.begin(); !r) return r.error();
+  if (auto r = txn.begin(true); !r) return r.error();
   Stmt del(db, "DELETE FROM users WHERE name = ?1");
   if (!del.prepared()) return db_error(db, "removing a user");
   del.bind(1, *name);

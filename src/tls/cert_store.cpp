@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include "certificate_internal.hpp"
+#include "gatehouse/config/sqlite.hpp"
 #include "gatehouse/config/store.hpp"
 #include "gatehouse/core/log.hpp"
 #include "key_access.hpp"
@@ -21,64 +22,12 @@ namespace {
 
 std::shared_ptr<spdlog::logger> logger() { return core::log::get("tls"); }
 
-Error db_error(sqlite3* db, std::string_view what) {
-  return make_error(fmt::format("config database: {}: {}", what, sqlite3_errmsg(db)));
-}
 
 Error not_found(std::int64_t id) { return make_error(fmt::format("certificate {} does not exist", id)); }
 
-// A prepared statement (the few calls this table needs; config's own helpers are internal to it).
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr); }
-  ~Stmt() { sqlite3_finalize(st_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  bool prepared() const { return rc_ == SQLITE_OK && st_ != nullptr; }
-  // The text must outlive step().
-  void bind(int i, std::string_view v) {
-    sqlite3_bind_text(st_, i, v.empty() ? "" : v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-  }
-  void bind(int i, std::int64_t v) { sqlite3_bind_int64(st_, i, v); }
-  int step() { return rc_ = sqlite3_step(st_); }
-  std::string text(int col) const {
-    const auto* p = sqlite3_column_text(st_, col);
-    if (p == nullptr) return {};
-    return std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(st_, col)));
-  }
-  std::int64_t int64(int col) const { return sqlite3_column_int64(st_, col); }
-
- private:
-  sqlite3_stmt* st_ = nullptr;
-  int rc_ = SQLITE_OK;
-};
-
-// Rolls back in the destructor unless committed.
-class Txn {
- public:
-  explicit Txn(sqlite3* db) : db_(db) {}
-  ~Txn() {
-    if (open_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  Txn(const Txn&) = delete;
-  Txn& operator=(const Txn&) = delete;
-  Status begin(bool immediate) {
-    if (sqlite3_exec(db_, immediate ? "BEGIN IMMEDIATE" : "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK)
-      return db_error(db_, "starting a transaction");
-    open_ = true;
-    return {};
-  }
-  Status commit() {
-    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return db_error(db_, "committing");
-    open_ = false;
-    return {};
-  }
-
- private:
-  sqlite3* db_;
-  bool open_ = false;
-};
+using config::sql::db_error;
+using config::sql::Stmt;
+using config::sql::Txn;
 
 // Runs a statement that changes rows, binding int64 arguments.
 Status change(sqlite3* db, const char* sql, std::initializer_list<std::int64_t> args, std::string_view what) {

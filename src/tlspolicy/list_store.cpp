@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include "gatehouse/config/sqlite.hpp"
 #include "gatehouse/config/store.hpp"
 #include "gatehouse/core/log.hpp"
 #include "gatehouse/core/strings.hpp"
@@ -19,60 +20,10 @@ namespace {
 
 std::shared_ptr<spdlog::logger> logger() { return core::log::get("tlspolicy"); }
 
-Error db_error(sqlite3* db, std::string_view what) {
-  return make_error(fmt::format("config database: {}: {}", what, sqlite3_errmsg(db)));
-}
 
-// A prepared statement (config's own helpers are internal to config).
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr); }
-  ~Stmt() { sqlite3_finalize(st_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  bool prepared() const { return rc_ == SQLITE_OK && st_ != nullptr; }
-  // Binds text (never NULL: an empty view binds ''). The text must outlive step().
-  void bind(int i, std::string_view v) {
-    sqlite3_bind_text(st_, i, v.empty() ? "" : v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-  }
-  int step() { return rc_ = sqlite3_step(st_); }
-  std::string text(int col) const {
-    const auto* p = sqlite3_column_text(st_, col);
-    if (p == nullptr) return {};
-    return std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(st_, col)));
-  }
-
- private:
-  sqlite3_stmt* st_ = nullptr;
-  int rc_ = SQLITE_OK;
-};
-
-// Rolls back in the destructor unless committed.
-class Txn {
- public:
-  explicit Txn(sqlite3* db) : db_(db) {}
-  ~Txn() {
-    if (open_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  Txn(const Txn&) = delete;
-  Txn& operator=(const Txn&) = delete;
-  Status begin(bool immediate) {
-    if (sqlite3_exec(db_, immediate ? "BEGIN IMMEDIATE" : "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK)
-      return db_error(db_, "starting a transaction");
-    open_ = true;
-    return {};
-  }
-  Status commit() {
-    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return db_error(db_, "committing");
-    open_ = false;
-    return {};
-  }
-
- private:
-  sqlite3* db_;
-  bool open_ = false;
-};
+using config::sql::db_error;
+using config::sql::Stmt;
+using config::sql::Txn;
 
 // The rows of one list as stored, sorted.
 Expected<std::vector<std::string>> read_list(sqlite3* db, ListKind list) {

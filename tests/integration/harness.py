@@ -132,10 +132,21 @@ class SmtpSink:
         return self
 
     def messages(self):
+        """Complete transactions only: smtp-sink writes a dump file in pieces (envelope lines at
+        MAIL/RCPT, the data at the end), so a file counts once its data is there and it has not
+        changed for 100 ms."""
         out = []
+        now = time.time()
         for p in sorted(glob.glob(os.path.join(self.dir, "m.*"))):
-            with open(p, "rb") as f:
-                out.append(f.read())
+            try:
+                if now - os.path.getmtime(p) < 0.1:
+                    continue
+                with open(p, "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            if b"Received:" in data:
+                out.append(data)
         return out
 
     def stop(self):

@@ -1,5 +1,6 @@
-// Thin RAII helpers over the SQLite C API for the config module only (statement, transaction,
-// error text). Internal: no other module includes this, and nothing here outlives its Store.
+// Thin RAII helpers over the SQLite C API (statement, transaction, error text) for config and
+// for the modules that own a table and run statements on config::Store::db() (tls, tlspolicy,
+// sasl: see "Table ownership" in architecture.md). Nothing here outlives its Store.
 // Must not hide errors: every failure becomes an Error that says what was being done.
 #pragma once
 #include <cstdint>
@@ -38,6 +39,7 @@ class Stmt {
   void bind(int index, std::string_view v) {
     sqlite3_bind_text(st_, index, v.empty() ? "" : v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
   }
+  void bind(int index, std::int64_t v) { sqlite3_bind_int64(st_, index, v); }
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int step() { return rc_ = sqlite3_step(st_); }
   std::string text(int col) const {
