@@ -393,7 +393,7 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
       log->error("dns-servers-rejected error=\"{}\"", e.what());
     }
   });
-  auto server = std::make_unique<inbound::Server>(ioc, pub, **q, *contexts, db_path);
+  auto server = std::make_unique<inbound::Server>(ioc, pub, **q, *contexts, db_path, resolver);
   auto errors = server->start();
   auto bound = server->listening();
   if (bound.empty()) {

@@ -32,7 +32,9 @@
 #include "gatehouse/core/host.hpp"
 #include "gatehouse/core/ids.hpp"
 #include "gatehouse/core/log.hpp"
+#include "gatehouse/dns/resolver.hpp"
 #include "gatehouse/inbound/policy.hpp"
+#include "gatehouse/tlspolicy/policy.hpp"
 #include "gatehouse/net/timed_socket.hpp"
 #include "gatehouse/queue/queue.hpp"
 #include "gatehouse/sasl/password.hpp"
@@ -125,14 +127,16 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 }  // namespace
 
 struct Server::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& i, config::Publisher& p, queue::Queue& qq, tls::Contexts& c, std::filesystem::path db)
-      : ioc(i), pub(p), q(qq), contexts(c), db_path(std::move(db)),
+  Impl(asio::io_context& i, config::Publisher& p, queue::Queue& qq, tls::Contexts& c, std::filesystem::path db,
+       dns::Resolver& r)
+      : ioc(i), pub(p), q(qq), contexts(c), resolver(r), db_path(std::move(db)),
         throttle(core::system_clock(), 5, std::chrono::seconds(300)), strand(asio::make_strand(i)), shutdown_timer(i), log(core::log::get("inbound")) {}
 
   asio::io_context& ioc;
   config::Publisher& pub;
   queue::Queue& q;
   tls::Contexts& contexts;
+  dns::Resolver& resolver;
   std::filesystem::path db_path;
   sasl::LoginThrottle throttle;
   asio::thread_pool auth_pool{1};
@@ -296,6 +300,24 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 
   enum class Next { close, start_tls };
 
+  static bool whitelist_has_names(const config::Settings& s) {
+    for (const auto& e : s.tls_starttls_whitelist)
+      if (!core::Cidr::parse(e)) return true;
+    return false;
+  }
+
+  // The verified reverse DNS name of `ip`, or "" (no PTR, or no PTR name resolves back to it).
+  static awaitable<std::string> forward_confirmed_name(dns::Resolver& resolver, std::optional<core::IpAddress> ip) {
+    if (!ip) co_return std::string();
+    auto ptr = co_await resolver.query(dns::reverse_name(*ip), dns::RrType::PTR);
+    for (const auto& name : ptr.names) {
+      auto fwd = co_await resolver.query(name, ip->unmapped().v6 ? dns::RrType::AAAA : dns::RrType::A);
+      for (const auto& a : fwd.addrs)
+        if (a.unmapped() == ip->unmapped()) co_return name;
+    }
+    co_return std::string();
+  }
+
   static awaitable<void> run_session(std::shared_ptr<Impl> self, std::shared_ptr<Conn> conn, std::string ip,
                                      config::SettingsPtr snap, std::string host) {
     smtp::ServerOptions opts;
@@ -305,8 +327,16 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     opts.limits.max_command_line = snap->smtp_max_line_length;
     opts.limits.max_errors = static_cast<unsigned>(snap->smtp_max_errors);
     auto server_ctx = self->contexts.server();
-    opts.offer_starttls = snap->tls_enabled && server_ctx != nullptr &&
-                          !tlspolicy::TlsLists::from_settings(*snap).whitelisted("", core::IpAddress::parse(ip));
+    auto client_ip = core::IpAddress::parse(ip);
+    std::string rdns;
+    if (snap->tls_enabled && server_ctx != nullptr && whitelist_has_names(*snap)) {
+      // Host-name and domain entries of the STARTTLS whitelist need the client's name: its
+      // forward-confirmed reverse DNS name (PTR, then A/AAAA of that name contains the IP).
+      auto op = forward_confirmed_name(self->resolver, client_ip);
+      rdns = co_await std::move(op);
+    }
+    opts.offer_starttls = tlspolicy::advertise_starttls(tlspolicy::TlsLists::from_settings(*snap), snap->tls_enabled,
+                                                        server_ctx != nullptr, client_ip, rdns);
     opts.auth_mechanisms = auth_mechanisms(*snap, false);
     opts.cram_nonce = [] { return sasl::cram_nonce(); };
     SessionState st(opts, ip, snap, host);
@@ -522,8 +552,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 };
 
 Server::Server(asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue, tls::Contexts& contexts,
-               std::filesystem::path db_path)
-    : impl_(std::make_shared<Impl>(ioc, settings, queue, contexts, std::move(db_path))) {}
+               std::filesystem::path db_path, dns::Resolver& resolver)
+    : impl_(std::make_shared<Impl>(ioc, settings, queue, contexts, std::move(db_path), resolver)) {}
 
 Server::~Server() = default;
 

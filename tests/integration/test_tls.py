@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from harness import Gateway, SmtpSink, wait_until
+from harness import Dnsmasq, Gateway, SmtpSink, wait_until
 
 
 def s_client(port, *extra):
@@ -89,6 +89,22 @@ class TlsInboundTest(unittest.TestCase):
                 return not s.has_extn("starttls")
 
         wait_until(no_starttls, timeout=5, interval=0.2, what="whitelist to apply")
+
+    def test_whitelisted_host_name_via_forward_confirmed_rdns(self):
+        dns = Dnsmasq("--local=/test/", "--ptr-record=1.0.0.127.in-addr.arpa,client.partner.test",
+                      "--host-record=client.partner.test,127.0.0.1").start()
+        try:
+            self.gw.cli("config", "set", "dns.servers", f"127.0.0.1:{dns.port}")
+            self.gw.cli("list", "add", "starttls-whitelist", "*.partner.test")
+
+            def no_starttls():
+                with smtplib.SMTP("127.0.0.1", self.gw.port, timeout=15) as s:
+                    s.ehlo("anything.example")
+                    return not s.has_extn("starttls")
+
+            wait_until(no_starttls, timeout=10, interval=0.3, what="the host-name whitelist entry to apply")
+        finally:
+            dns.cleanup()
 
     def test_commands_pipelined_after_starttls_are_discarded(self):
         raw = socket.create_connection(("127.0.0.1", self.gw.port), timeout=10)

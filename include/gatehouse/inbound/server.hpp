@@ -16,14 +16,16 @@ namespace boost::asio { class io_context; }
 namespace gatehouse::config { class Publisher; }
 namespace gatehouse::queue { class Queue; }
 namespace gatehouse::tls { class Contexts; }
+namespace gatehouse::dns { class Resolver; }
 
 namespace gatehouse::inbound {
 
 class Server {
  public:
   // `db_path`: the configuration database, read (off the io threads) to check SMTP AUTH users.
+  // `resolver`: reverse DNS of clients when the STARTTLS whitelist holds host names.
   Server(boost::asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue, tls::Contexts& contexts,
-         std::filesystem::path db_path);
+         std::filesystem::path db_path, dns::Resolver& resolver);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
