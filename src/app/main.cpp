@@ -7,6 +7,7 @@
 // --data-dir may also come from GATEHOUSE_DATA_DIR. Every command exits non-zero with a
 // one-line reason on bad input. Configuration commands write the SQLite database directly; a
 // running server notices the commit within a second (config::Watcher).
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -24,10 +25,14 @@
 #include <unistd.h>
 #include <vector>
 
+#include "gatehouse/auth/check.hpp"
+#include "gatehouse/auth/psl.hpp"
 #include "gatehouse/config/store.hpp"
+#include "gatehouse/dns/static_zone.hpp"
 #include "gatehouse/core/cli.hpp"
 #include "gatehouse/core/clock.hpp"
 #include "gatehouse/core/fs.hpp"
+#include "gatehouse/core/host.hpp"
 #include "gatehouse/core/log.hpp"
 #include "gatehouse/delivery/delivery.hpp"
 #include "gatehouse/dns/cache.hpp"
@@ -63,6 +68,7 @@ commands:
   cert list | show ID | export ID | activate ID | delete ID
   list add|remove starttls-whitelist|starttls-required|tls-domains ENTRY | list show LIST
   user add NAME --password-file FILE | passwd NAME --password-file FILE | remove NAME | list
+  check-message --ip IP --helo NAME --mail-from ADDR [--dns-zone FILE] MESSAGE
   service install | uninstall | run     (Windows service control)
   --version
 
@@ -265,6 +271,102 @@ int cmd_queue(const fsys::path& data_dir, const std::vector<std::string>& a) {
   auto r = reg.call(method, params);
   if (!r) return fail(r.error().message);
   print_queue_result(method, *r);
+  return 0;
+}
+
+// --- check-message ---------------------------------------------------------------------------
+
+// What the gateway would conclude about MESSAGE arriving from IP with HELO and MAIL FROM: SPF,
+// DKIM, DMARC and the Authentication-Results field. DNS from --dns-zone (docs/dns-zone-format.md)
+// or the configured resolvers.
+int cmd_check_message(const fsys::path& data_dir, const std::vector<std::string>& a) {
+  std::string ip_text, helo, mail_from, zone, file;
+  bool have_from = false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto val = [&](std::string& dst) {
+      if (i + 1 >= a.size()) return false;
+      dst = a[++i];
+      return true;
+    };
+    if (a[i] == "--ip") { if (!val(ip_text)) return usage_error("--ip needs an address"); }
+    else if (a[i] == "--helo") { if (!val(helo)) return usage_error("--helo needs a name"); }
+    else if (a[i] == "--mail-from") { if (!val(mail_from)) return usage_error("--mail-from needs an address"); have_from = true; }
+    else if (a[i] == "--dns-zone") { if (!val(zone)) return usage_error("--dns-zone needs a file"); }
+    else if (a[i].rfind("--", 0) == 0) return usage_error(fmt::format("check-message: unknown option '{}'", a[i]));
+    else if (file.empty()) file = a[i];
+    else return usage_error("check-message: one MESSAGE file only");
+  }
+  if (ip_text.empty() || helo.empty() || !have_from || file.empty())
+    return usage_error("check-message --ip IP --helo NAME --mail-from ADDR [--dns-zone FILE] MESSAGE");
+  auto ip = core::IpAddress::parse(ip_text);
+  if (!ip) return fail(fmt::format("--ip '{}': not an IPv4 or IPv6 address", ip_text));
+  if (mail_from.size() >= 2 && mail_from.front() == '<' && mail_from.back() == '>')
+    mail_from = mail_from.substr(1, mail_from.size() - 2);
+  auto text = core::fs::read_file(file);
+  if (!text) return fail(text.error().message);
+
+  auto store = open_store(data_dir);
+  if (!store) return fail(store.error().message);
+  auto snap = (*store)->load_settings(1);
+  if (!snap) return fail(snap.error().message);
+  auto psl_path = data_dir / std::string(auth::psl::kListFileName);
+  if (!fsys::exists(psl_path)) psl_path = std::string(auth::psl::kBundledListPath);
+  auto psl = auth::psl::load_file(psl_path);
+  if (!psl) return fail(psl.error().message);
+
+  boost::asio::io_context ioc;
+  std::unique_ptr<dns::Resolver> resolver;
+  if (!zone.empty()) {
+    auto z = dns::StaticZone::load(zone);
+    if (!z) return fail(z.error().message);
+    resolver = std::make_unique<dns::StaticZone>(std::move(*z));
+  } else {
+    dns::CaresOptions o;
+    o.servers = (*snap)->dns_servers;
+    try {
+      resolver = std::make_unique<dns::CaresResolver>(ioc, o);
+    } catch (const std::exception& e) {
+      return fail(fmt::format("dns.servers: {}", e.what()));
+    }
+  }
+  auth::CheckRequest req;
+  req.ip = *ip;
+  req.helo = helo;
+  req.mail_from = mail_from;
+  req.message = auth::dkim::lf_to_crlf(*text);
+  req.authserv_id = core::effective_hostname((*snap)->smtp_hostname);
+  req.now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  req.psl = std::make_shared<const auth::psl::List>(std::move(*psl));
+  std::optional<auth::CheckResult> result;
+  auto task = auth::check_message(*resolver, req);
+  boost::asio::co_spawn(ioc, std::move(task), [&](std::exception_ptr e, auth::CheckResult r) {
+    if (!e) result = std::move(r);
+  });
+  ioc.run();
+  resolver.reset();
+  if (!result) return fail("the check did not complete");
+  const auto& r = *result;
+  std::printf("spf: %s%s%s\n", std::string(auth::to_string(r.spf.result)).c_str(),
+              r.spf.mechanism.empty() ? "" : (" (matched " + r.spf.mechanism + ")").c_str(),
+              r.spf.problem.empty() ? "" : (" (" + r.spf.problem + ")").c_str());
+  if (r.dkim.empty()) std::puts("dkim: none (no signature)");
+  for (auto& d : r.dkim)
+    std::printf("dkim: %s d=%s s=%s%s\n", std::string(auth::dkim::to_string(d.result)).c_str(), d.domain.c_str(),
+                d.selector.c_str(), d.detail.empty() ? "" : (" (" + d.detail + ")").c_str());
+  if (!r.from.ok()) std::printf("dmarc: not evaluated: %s\n", r.from.detail.c_str());
+  else
+    std::printf("dmarc: %s from=%s policy=%s\n", std::string(auth::dmarc::to_string(r.dmarc.result)).c_str(),
+                r.from.domain.c_str(), std::string(auth::dmarc::to_string(r.dmarc.requested)).c_str());
+  switch (r.action.kind) {
+    case auth::dmarc::Action::Kind::accept: std::puts("action: accept"); break;
+    case auth::dmarc::Action::Kind::add_header:
+      std::printf("action: accept and add %s: %s\n", r.action.header_name.c_str(), r.action.header_value.c_str());
+      break;
+    case auth::dmarc::Action::Kind::reject:
+      std::printf("action: reject %u %s %s\n", r.action.code, r.action.enhanced.c_str(), r.action.text.c_str());
+      break;
+  }
+  std::fputs(r.authentication_results.c_str(), stdout);
   return 0;
 }
 
@@ -486,6 +588,7 @@ int main(int argc, char** argv) {
       core::log::init(quiet);
     }
     if (cmd == "queue") return cmd_queue(dir, rest);
+    if (cmd == "check-message") return cmd_check_message(dir, rest);
     if (cmd == "service") return app::service_command(rest, [&](app::StopSignal& stop) { return cmd_run(dir, stop); });
     if (cmd == "config" || cmd == "domain" || cmd == "relay" || cmd == "cert" || cmd == "list" || cmd == "user") {
       auto store = open_store(dir);

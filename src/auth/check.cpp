@@ -1,0 +1,97 @@
+// SPF (MAIL FROM identity), every DKIM signature, then DMARC over both, and the
+// Authentication-Results field (RFC 8601 §2.2: authserv-id; method=result ptype.property=value).
+// Must not: read the clock, throw for message content, or copy header text into the result
+// field (only validated domains, selectors and b= prefixes go in).
+#include "gatehouse/auth/check.hpp"
+
+#include <fmt/format.h>
+
+#include "gatehouse/auth/psl.hpp"
+#include "gatehouse/dns/resolver.hpp"
+
+namespace gatehouse::auth {
+
+namespace {
+
+dmarc::DkimAuthResult to_dmarc(dkim::Result r) {
+  switch (r) {
+    case dkim::Result::none: return dmarc::DkimAuthResult::none;
+    case dkim::Result::pass: return dmarc::DkimAuthResult::pass;
+    case dkim::Result::fail: return dmarc::DkimAuthResult::fail;
+    case dkim::Result::neutral: return dmarc::DkimAuthResult::neutral;
+    case dkim::Result::policy: return dmarc::DkimAuthResult::policy;
+    case dkim::Result::temperror: return dmarc::DkimAuthResult::temperror;
+    case dkim::Result::permerror: return dmarc::DkimAuthResult::permerror;
+  }
+  return dmarc::DkimAuthResult::none;
+}
+
+// Only LDH names, selectors and base64 prefixes reach the header: anything else is dropped.
+bool safe_token(std::string_view s) {
+  if (s.empty() || s.size() > 255) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+              c == '_' || c == '+' || c == '/' || c == '=' || c == '@';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, CheckRequest req) {
+  CheckResult out;
+  out.spf = co_await check_host(dns, spf_mail_from(req.ip, req.mail_from, req.helo, req.authserv_id, req.now));
+
+  auto msg = dkim::split_message(req.message);
+  std::string header_block;
+  if (msg) {
+    for (auto& h : msg->headers) header_block += h.raw;
+    dkim::VerifyOptions vo;
+    vo.now = req.now;
+    out.dkim = co_await dkim::verify(dns, *msg, vo);
+  }
+  out.from = dmarc::from_domain(header_block);
+
+  std::unique_ptr<dmarc::PslStrategy> org;
+  if (req.psl) org = std::make_unique<dmarc::PslStrategy>(req.psl);
+  if (out.from.ok() && org) {
+    dmarc::DmarcInput in;
+    in.from_domain = out.from.domain;
+    in.spf = dmarc::spf_auth(out.spf.result, req.mail_from, req.helo);
+    for (auto& d : out.dkim) in.dkim.push_back({d.domain, d.selector, to_dmarc(d.result)});
+    in.policy = co_await dmarc::discover(dns, out.from.domain, *org);
+    in.org_domains = org.get();
+    in.sample = req.sample;
+    out.dmarc = dmarc::evaluate(in);
+    out.action = dmarc::apply_policy(out.dmarc, req.dmarc_options);
+  } else if (!out.from.ok()) {
+    out.action = dmarc::invalid_from_action(out.from, req.dmarc_options);
+  }
+
+  std::vector<std::string> parts;
+  std::string spf = fmt::format("spf={}", to_string(out.spf.result));
+  std::string sender = req.mail_from.empty() ? "postmaster@" + req.helo : req.mail_from;
+  if (safe_token(sender)) spf += fmt::format(" smtp.mailfrom={}", sender);
+  parts.push_back(spf);
+  if (out.dkim.empty()) parts.push_back("dkim=none");
+  for (auto& d : out.dkim) {
+    std::string s = fmt::format("dkim={}", dkim::to_string(d.result));
+    if (d.result != dkim::Result::pass && d.reason != dkim::Reason::none)
+      s += fmt::format(" ({})", dkim::to_string(d.reason));
+    if (safe_token(d.domain)) s += fmt::format(" header.d={}", d.domain);
+    if (safe_token(d.selector)) s += fmt::format(" header.s={}", d.selector);
+    if (safe_token(d.header_b)) s += fmt::format(" header.b={}", d.header_b);
+    parts.push_back(s);
+  }
+  if (out.from.ok() && org) parts.push_back(dmarc::authentication_results(out.dmarc, out.action.applied));
+  else parts.push_back(out.from.ok() ? "dmarc=none" : "dmarc=permerror (no single From address)");
+  std::string id = safe_token(req.authserv_id) ? req.authserv_id : "localhost";
+  std::string field = "Authentication-Results: " + id;
+  for (auto& p : parts) field += ";\r\n\t" + p;
+  field += "\r\n";
+  out.authentication_results = field;
+  co_return out;
+}
+
+}  // namespace gatehouse::auth
