@@ -41,12 +41,15 @@ bool safe_token(std::string_view s) {
 
 boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, CheckRequest req) {
   CheckResult out;
-  out.spf = co_await check_host(dns, spf_mail_from(req.ip, req.mail_from, req.helo, req.authserv_id, req.now));
+  if (req.spf)
+    out.spf = co_await check_host(dns, spf_mail_from(req.ip, req.mail_from, req.helo, req.authserv_id, req.now));
 
   auto msg = dkim::split_message(req.message);
   std::string header_block;
   if (msg) {
     for (auto& h : msg->headers) header_block += h.raw;
+  }
+  if (msg && req.dkim) {
     dkim::VerifyOptions vo;
     vo.now = req.now;
     out.dkim = co_await dkim::verify(dns, *msg, vo);
@@ -55,7 +58,9 @@ boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, CheckReque
 
   std::unique_ptr<dmarc::PslStrategy> org;
   if (req.psl) org = std::make_unique<dmarc::PslStrategy>(req.psl);
-  if (out.from.ok() && org) {
+  if (!req.dmarc) {
+    // DMARC off: no policy, no action.
+  } else if (out.from.ok() && org) {
     dmarc::DmarcInput in;
     in.from_domain = out.from.domain;
     in.spf = dmarc::spf_auth(out.spf.result, req.mail_from, req.helo);
@@ -70,11 +75,13 @@ boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, CheckReque
   }
 
   std::vector<std::string> parts;
-  std::string spf = fmt::format("spf={}", to_string(out.spf.result));
-  std::string sender = req.mail_from.empty() ? "postmaster@" + req.helo : req.mail_from;
-  if (safe_token(sender)) spf += fmt::format(" smtp.mailfrom={}", sender);
-  parts.push_back(spf);
-  if (out.dkim.empty()) parts.push_back("dkim=none");
+  if (req.spf) {
+    std::string spf = fmt::format("spf={}", to_string(out.spf.result));
+    std::string sender = req.mail_from.empty() ? "postmaster@" + req.helo : req.mail_from;
+    if (safe_token(sender)) spf += fmt::format(" smtp.mailfrom={}", sender);
+    parts.push_back(spf);
+  }
+  if (req.dkim && out.dkim.empty()) parts.push_back("dkim=none");
   for (auto& d : out.dkim) {
     std::string s = fmt::format("dkim={}", dkim::to_string(d.result));
     if (d.result != dkim::Result::pass && d.reason != dkim::Reason::none)
@@ -84,8 +91,10 @@ boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, CheckReque
     if (safe_token(d.header_b)) s += fmt::format(" header.b={}", d.header_b);
     parts.push_back(s);
   }
-  if (out.from.ok() && org) parts.push_back(dmarc::authentication_results(out.dmarc, out.action.applied));
+  if (!req.dmarc) {
+  } else if (out.from.ok() && org) parts.push_back(dmarc::authentication_results(out.dmarc, out.action.applied));
   else parts.push_back(out.from.ok() ? "dmarc=none" : "dmarc=permerror (no single From address)");
+  if (parts.empty()) parts.push_back("none");
   std::string id = safe_token(req.authserv_id) ? req.authserv_id : "localhost";
   std::string field = "Authentication-Results: " + id;
   for (auto& p : parts) field += ";\r\n\t" + p;

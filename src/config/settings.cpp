@@ -128,6 +128,16 @@ const std::vector<Entry>& entries() {
       {{"auth.failure_window", T::seconds, "300",
         "Seconds over which failed SMTP AUTH attempts from one client IP are counted", 1, kDay},
        &Settings::auth_failure_window},
+      {{"auth.spf", T::boolean, "off", "Check SPF (RFC 7208) of inbound mail and report it in Authentication-Results"},
+       &Settings::auth_spf},
+      {{"auth.dkim_verify", T::boolean, "off", "Verify DKIM signatures (RFC 6376) of inbound mail"},
+       &Settings::auth_dkim_verify},
+      {{"auth.dmarc", T::boolean, "off",
+        "Apply DMARC (RFC 7489) to inbound mail; needs auth.spf or auth.dkim_verify"},
+       &Settings::auth_dmarc},
+      {{"auth.dmarc_honour_reject", T::boolean, "off",
+        "Refuse (550 5.7.1) mail whose domain publishes p=reject and fails DMARC; off = accept and mark it"},
+       &Settings::auth_dmarc_honour_reject},
       {{"log.level", T::log_level, "info",
         "Log detail: trace, debug, info, warn, error, critical or off"},
        &Settings::log_level},
@@ -420,6 +430,8 @@ Status check_consistency(const Settings& s) {
   if (s.delivery_retry_min > s.delivery_retry_max)
     return make_error(fmt::format("delivery.retry_min ({}) must not be greater than delivery.retry_max ({})",
                                   s.delivery_retry_min.count(), s.delivery_retry_max.count()));
+  if (s.auth_dmarc && !s.auth_spf && !s.auth_dkim_verify)
+    return make_error("auth.dmarc needs auth.spf or auth.dkim_verify on: DMARC is computed from their results");
   return {};
 }
 

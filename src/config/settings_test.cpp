@@ -31,6 +31,7 @@ TEST(Registry, KeysInDisplayOrderAndUnique) {
       "delivery.command_timeout",
       "tls.enabled", "tls.outbound_starttls", "tls.fallback_to_plain", "tls.min_protocol", "tls.ciphers",
       "tls.min_cipher_bits", "auth.cram_md5", "auth.allow_plaintext", "auth.max_failures", "auth.failure_window",
+      "auth.spf", "auth.dkim_verify", "auth.dmarc", "auth.dmarc_honour_reject",
       "log.level"};
   EXPECT_EQ(keys, expected);
   for (const auto& d : setting_defs()) {
@@ -285,4 +286,14 @@ TEST(Snapshot, FindDomainAndRelay) {
   EXPECT_TRUE(s.relay_allowed(*core::IpAddress::parse("2001:db8:1::1")));
   EXPECT_FALSE(s.relay_allowed(*core::IpAddress::parse("192.0.2.1")));
   EXPECT_FALSE(s.relay_allowed(*core::IpAddress::parse("2001:db9::1")));
+}
+
+TEST(Consistency, DmarcNeedsSpfOrDkim) {
+  Settings s;
+  s.auth_dmarc = true;
+  auto st = detail::check_consistency(s);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("auth.dmarc"), std::string::npos);
+  s.auth_spf = true;
+  EXPECT_TRUE(detail::check_consistency(s));
 }

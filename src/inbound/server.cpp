@@ -24,6 +24,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <map>
+#include <random>
 #include <mutex>
 #include <spdlog/spdlog.h>
 #include <unordered_map>
@@ -32,6 +33,9 @@
 #include "gatehouse/core/host.hpp"
 #include "gatehouse/core/ids.hpp"
 #include "gatehouse/core/log.hpp"
+#include "gatehouse/core/strings.hpp"
+#include "gatehouse/auth/check.hpp"
+#include "gatehouse/auth/psl.hpp"
 #include "gatehouse/dns/resolver.hpp"
 #include "gatehouse/inbound/policy.hpp"
 #include "gatehouse/tlspolicy/policy.hpp"
@@ -139,6 +143,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   dns::Resolver& resolver;
   std::filesystem::path db_path;
   sasl::LoginThrottle throttle;
+  std::shared_ptr<const auth::psl::List> psl;  // loaded on first use (guarded by mu)
   asio::thread_pool auth_pool{1};
   asio::strand<asio::io_context::executor_type> strand;  // owns `listeners`
   std::map<std::string, std::shared_ptr<tcp::acceptor>> listeners;
@@ -296,9 +301,85 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::size_t messages = 0;
     std::string tls_info;  // "version=... cipher=... bits=N" once TLS is up
     std::string auth_user;
+    // With SPF/DKIM/DMARC checks on, the message is held in memory (bounded by
+    // smtp.max_message_size) until the checks ran: forged result headers are removed and the
+    // results prepended before anything reaches the spool.
+    bool checks = false;
+    std::string held;
+    std::string extra_prepend;  // Authentication-Results and the DMARC policy header
   };
 
   enum class Next { close, start_tls };
+
+  std::shared_ptr<const auth::psl::List> public_suffixes() {
+    std::lock_guard lk(mu);
+    if (!psl) {
+      auto path = db_path.parent_path() / std::string(auth::psl::kListFileName);
+      if (!std::filesystem::exists(path)) path = std::string(auth::psl::kBundledListPath);
+      auto l = auth::psl::load_file(path);
+      if (l) psl = std::make_shared<const auth::psl::List>(std::move(*l));
+      else log->error("psl-load-failed error=\"{}\"", l.error().message);
+    }
+    return psl;
+  }
+
+  // SPF, DKIM and DMARC on the held message (RFC 7208, 6376, 7489, 8601). Returns the reply
+  // when the message is refused; otherwise spools the message with any forged
+  // X-SGDMARC-Fail-policy field removed and records the headers to prepend.
+  static awaitable<std::optional<smtp::Reply>> run_checks(std::shared_ptr<Impl> self, SessionState& st) {
+    const auto& snap = *st.snap;
+    auth::CheckRequest req;
+    req.ip = st.ctx.client;
+    req.helo = st.s.helo_name();
+    req.mail_from = st.s.transaction().mail_from;
+    req.message = st.held;
+    req.authserv_id = st.host;
+    req.now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+    req.sample = static_cast<unsigned>(std::random_device{}() % 100);
+    req.dmarc_options.honour_reject = snap.auth_dmarc_honour_reject;
+    req.psl = self->public_suffixes();
+    req.spf = snap.auth_spf;
+    req.dkim = snap.auth_dkim_verify;
+    req.dmarc = snap.auth_dmarc;
+    auto op = auth::check_message(self->resolver, std::move(req));
+    auto res = co_await std::move(op);
+    self->log->info("{}: auth-checks spf={} dkim={} dmarc={} from={}", st.sid, auth::to_string(res.spf.result),
+                    res.dkim.empty() ? std::string("none") : std::string(auth::dkim::to_string(res.dkim.front().result)),
+                    auth::dmarc::to_string(res.dmarc.result), res.from.ok() ? res.from.domain : res.from.detail);
+    if (snap.auth_dmarc && res.action.kind == auth::dmarc::Action::Kind::reject) {
+      auto parts = core::split(res.action.enhanced, '.');
+      smtp::EnhancedCode ec{5, 7, 1};
+      if (parts.size() == 3)
+        ec = smtp::EnhancedCode{std::atoi(parts[0].c_str()), std::atoi(parts[1].c_str()), std::atoi(parts[2].c_str())};
+      self->log->warn("{}: reject DATA from=<{}> client={} reason=\"{}\"", st.sid, st.s.transaction().mail_from,
+                      st.ip, res.action.text);
+      st.held.clear();
+      co_return smtp::Reply{static_cast<int>(res.action.code ? res.action.code : 550), ec, res.action.text};
+    }
+    // Split at the end of the header section; remove any product header the sender forged.
+    auto end = st.held.find("\r\n\r\n");
+    std::string headers = end == std::string::npos ? st.held : st.held.substr(0, end + 2);
+    std::string rest = end == std::string::npos ? std::string() : st.held.substr(end + 2);
+    auto removed = auth::dmarc::remove_header_fields(headers, auth::dmarc::kDefaultHeaderName);
+    if (removed && removed->removed > 0) {
+      self->log->info("{}: removed-forged-header name={} count={}", st.sid, auth::dmarc::kDefaultHeaderName,
+                      removed->removed);
+      headers = std::move(removed->headers);
+    }
+    st.extra_prepend = res.authentication_results;
+    if (res.action.kind == auth::dmarc::Action::Kind::add_header)
+      st.extra_prepend += fmt::format("{}: {}\r\n", res.action.header_name, res.action.header_value);
+    if (!st.have_qid) {
+      st.qid = self->q.new_id();
+      st.have_qid = true;
+    }
+    std::string body = headers + rest;
+    st.held.clear();
+    st.body_size = body.size();
+    self->q.append_body(st.qid, std::move(body));
+    co_return std::nullopt;
+  }
 
   static bool whitelist_has_names(const config::Settings& s) {
     for (const auto& e : s.tls_starttls_whitelist)
@@ -340,6 +421,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     opts.auth_mechanisms = auth_mechanisms(*snap, false);
     opts.cram_nonce = [] { return sasl::cram_nonce(); };
     SessionState st(opts, ip, snap, host);
+    st.checks = snap->auth_spf || snap->auth_dkim_verify || snap->auth_dmarc;
     st.ctx.client = core::IpAddress::parse(ip).value_or(core::IpAddress{});
     self->log->info("{}: connect client={}", st.sid, ip);
     st.s.start();
@@ -395,6 +477,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
             break;
           }
           case smtp::EventKind::body:
+            if (st.checks) {
+              st.held += ev->text;
+              break;
+            }
             if (!st.have_qid) {
               st.qid = self->q.new_id();
               st.have_qid = true;
@@ -403,6 +489,14 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
             self->q.append_body(st.qid, std::move(ev->text));
             break;
           case smtp::EventKind::ask_commit: {
+            if (st.checks) {
+              auto op = run_checks(self, st);
+              auto refusal = co_await std::move(op);
+              if (refusal) {
+                s.answer(*refusal);
+                break;
+              }
+            }
             if (!st.have_qid) {
               st.qid = self->q.new_id();
               st.have_qid = true;
@@ -425,9 +519,11 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
             }
             st.have_qid = false;
             st.body_size = 0;
+            st.extra_prepend.clear();
             break;
           }
           case smtp::EventKind::abort_body:
+            st.held.clear();
             if (st.have_qid) self->q.abort(st.qid);
             st.have_qid = false;
             st.body_size = 0;
@@ -546,7 +642,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     ri.tls = st.tls_info;
     if (tx.rcpts.size() == 1) ri.for_rcpt = tx.rcpts.front().address;
     ri.when = now;
-    env.prepend = received_header(ri);
+    env.prepend = received_header(ri) + st.extra_prepend;
     return env;
   }
 };

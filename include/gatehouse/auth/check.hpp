@@ -27,6 +27,7 @@ struct CheckRequest {
   unsigned sample = 0;     // DMARC pct random number in [0, 100)
   dmarc::DmarcOptions dmarc_options;
   std::shared_ptr<const psl::List> psl;  // for organizational domains
+  bool spf = true, dkim = true, dmarc = true;  // which checks run (auth.spf, auth.dkim_verify, auth.dmarc)
 };
 
 struct CheckResult {

@@ -65,6 +65,10 @@ struct Settings {
   bool auth_allow_plaintext = false;        // auth.allow_plaintext: AUTH PLAIN/LOGIN without TLS
   std::uint64_t auth_max_failures = 5;      // auth.max_failures: per client IP within the window
   std::chrono::seconds auth_failure_window{300};  // auth.failure_window
+  bool auth_spf = false;                 // auth.spf
+  bool auth_dkim_verify = false;         // auth.dkim_verify
+  bool auth_dmarc = false;               // auth.dmarc (needs auth.spf or auth.dkim_verify)
+  bool auth_dmarc_honour_reject = false; // auth.dmarc_honour_reject
 
   // log.*
   std::string log_level = "info";
