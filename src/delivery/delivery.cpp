@@ -323,6 +323,7 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
     if (!msg->body_loaded) {
       auto b = q.read_body(e.id);
       if (b) msg->body = std::move(*b);
+      else log->error("{}: dsn-without-original error=\"{}\"", e.id.hex(), b.error().message);
       msg->body_loaded = true;
     }
     rep.reporting_mta = core::effective_hostname(snap.smtp_hostname);
@@ -358,31 +359,38 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
           self->log->info("{}: dsn queued_as={} to=<{}> recipients={}", msg->env.id.hex(), dsn_id.hex(),
                           msg->env.mail_from, nrcpt);
         else
-          self->log->error("{}: dsn-queue-failed to=<{}> error=\"{}\"", msg->env.id.hex(), msg->env.mail_from,
-                           committed.error().message);
+          self->keep_for_dsn_retry(*msg, committed.error().message);
         self->apply(msg);
       });
     });
   }
 
-  // "550 5.1.1 text" -> "5.1.1"; else the event's default status.
+  // "550 5.1.1 text" -> "5.1.1"; else the event's default status. Expiry is always 4.4.7
+  // (RFC 3463) whatever the last reply was.
   static std::string status_of(const std::string& reply, DsnEvent ev) {
+    if (ev == DsnEvent::expiry) return std::string(default_status(ev));
     auto words = core::split(reply, ' ');
-    if (words.size() >= 2) {
-      const auto& w = words[1];
-      int dots = 0;
-      bool ok = !w.empty() && (w[0] == '2' || w[0] == '4' || w[0] == '5');
-      for (char c : w) {
-        if (c == '.') ++dots;
-        else if (c < '0' || c > '9') ok = false;
-      }
-      if (ok && dots == 2) {
-        // Expiry is always reported as 4.4.7 (RFC 3463) whatever the last reply was.
-        if (ev == DsnEvent::expiry) return std::string(default_status(ev));
-        return w;
-      }
-    }
+    if (words.size() >= 2)
+      if (auto ec = smtp::EnhancedCode::parse(words[1])) return ec->to_string();
     return std::string(default_status(ev));
+  }
+
+  // The DSN could not be queued (spool write failed): do not record the final states it was
+  // reporting, so the bounce is not lost. The recipients stay pending and the next attempt
+  // reaches the same outcome and tries the DSN again.
+  void keep_for_dsn_retry(MsgCtx& msg, const std::string& error) {
+    auto retry_at = unix_now() + msg.snap->delivery_retry_min.count();
+    for (auto& u : msg.updates) {
+      if (u.status == queue::RcptStatus::failed || u.status == queue::RcptStatus::expired) {
+        u.status = queue::RcptStatus::pending;
+        u.next_attempt = retry_at;
+        u.count_attempt = false;
+      }
+      u.delay_warned = false;
+    }
+    log->error("{}: dsn-queue-failed to=<{}> error=\"{}\" (recipients kept in the queue; the DSN is tried again "
+               "at the next attempt)",
+               msg.env.id.hex(), msg.env.mail_from, error);
   }
 
   void apply(const std::shared_ptr<MsgCtx>& msg) {
@@ -697,11 +705,8 @@ struct Delivery::Impl : std::enable_shared_from_this<Impl> {
         }
       }
       if (miss) {
-        auto code = miss->enhanced;
-        auto parts = core::split(code, '.');
-        smtp::EnhancedCode ec{parts.size() == 3 ? std::atoi(parts[0].c_str()) : (miss->permanent ? 5 : 4),
-                              parts.size() == 3 ? std::atoi(parts[1].c_str()) : 7,
-                              parts.size() == 3 ? std::atoi(parts[2].c_str()) : 0};
+        auto ec = smtp::EnhancedCode::parse(miss->enhanced)
+                      .value_or(smtp::EnhancedCode{miss->permanent ? 5 : 4, 7, 0});
         log->warn("tls-policy-failed peer={} reply=\"{}\" decision=\"{}\"", c.peer, miss->to_string(), decision.why);
         policy_failure = local_reply(miss->code, ec, miss->text);
         if (miss->permanent) co_return policy_failure;  // enforced domain: bounce at once, no other host in clear

@@ -348,10 +348,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                     res.dkim.empty() ? std::string("none") : std::string(auth::dkim::to_string(res.dkim.front().result)),
                     auth::dmarc::to_string(res.dmarc.result), res.from.ok() ? res.from.domain : res.from.detail);
     if (snap.auth_dmarc && res.action.kind == auth::dmarc::Action::Kind::reject) {
-      auto parts = core::split(res.action.enhanced, '.');
-      smtp::EnhancedCode ec{5, 7, 1};
-      if (parts.size() == 3)
-        ec = smtp::EnhancedCode{std::atoi(parts[0].c_str()), std::atoi(parts[1].c_str()), std::atoi(parts[2].c_str())};
+      auto ec = smtp::EnhancedCode::parse(res.action.enhanced).value_or(smtp::EnhancedCode{5, 7, 1});
       self->log->warn("{}: reject DATA from=<{}> client={} reason=\"{}\"", st.sid, st.s.transaction().mail_from,
                       st.ip, res.action.text);
       st.held.clear();
@@ -381,10 +378,24 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     co_return std::nullopt;
   }
 
-  static bool whitelist_has_names(const config::Settings& s) {
-    for (const auto& e : s.tls_starttls_whitelist)
-      if (!core::Cidr::parse(e)) return true;
-    return false;
+  // The TLS lists parsed once per settings generation, not once per connection.
+  struct ParsedLists {
+    std::uint64_t generation = 0;
+    tlspolicy::TlsLists lists;
+    bool has_names = false;  // the whitelist holds host-name/domain entries (rDNS needed)
+  };
+  std::shared_ptr<const ParsedLists> parsed_lists;  // guarded by mu
+  std::shared_ptr<const ParsedLists> tls_lists(const config::Settings& s) {
+    std::lock_guard lk(mu);
+    if (!parsed_lists || parsed_lists->generation != s.generation) {
+      auto p = std::make_shared<ParsedLists>();
+      p->generation = s.generation;
+      p->lists = tlspolicy::TlsLists::from_settings(s);
+      for (const auto& e : s.tls_starttls_whitelist)
+        if (!core::Cidr::parse(e)) p->has_names = true;
+      parsed_lists = std::move(p);
+    }
+    return parsed_lists;
   }
 
   // The verified reverse DNS name of `ip`, or "" (no PTR, or no PTR name resolves back to it).
@@ -410,14 +421,15 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     auto server_ctx = self->contexts.server();
     auto client_ip = core::IpAddress::parse(ip);
     std::string rdns;
-    if (snap->tls_enabled && server_ctx != nullptr && whitelist_has_names(*snap)) {
+    auto lists = self->tls_lists(*snap);
+    if (snap->tls_enabled && server_ctx != nullptr && lists->has_names) {
       // Host-name and domain entries of the STARTTLS whitelist need the client's name: its
       // forward-confirmed reverse DNS name (PTR, then A/AAAA of that name contains the IP).
       auto op = forward_confirmed_name(self->resolver, client_ip);
       rdns = co_await std::move(op);
     }
-    opts.offer_starttls = tlspolicy::advertise_starttls(tlspolicy::TlsLists::from_settings(*snap), snap->tls_enabled,
-                                                        server_ctx != nullptr, client_ip, rdns);
+    opts.offer_starttls =
+        tlspolicy::advertise_starttls(lists->lists, snap->tls_enabled, server_ctx != nullptr, client_ip, rdns);
     opts.auth_mechanisms = auth_mechanisms(*snap, false);
     opts.cram_nonce = [] { return sasl::cram_nonce(); };
     SessionState st(opts, ip, snap, host);

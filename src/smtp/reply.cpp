@@ -53,6 +53,25 @@ std::size_t read_enhanced(std::string_view text, EnhancedCode& out) {
 
 }  // namespace
 
+std::optional<EnhancedCode> EnhancedCode::parse(std::string_view s) {
+  int parts[3] = {0, 0, 0};
+  std::size_t n = 0, digits = 0;
+  for (char c : s) {
+    if (c == '.') {
+      if (digits == 0 || ++n > 2) return std::nullopt;
+      digits = 0;
+    } else if (c >= '0' && c <= '9' && digits < 3) {
+      parts[n] = parts[n] * 10 + (c - '0');
+      ++digits;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (n != 2 || digits == 0) return std::nullopt;
+  if (parts[0] != 2 && parts[0] != 4 && parts[0] != 5) return std::nullopt;
+  return EnhancedCode{parts[0], parts[1], parts[2]};
+}
+
 std::string EnhancedCode::to_string() const {
   std::string s;
   append_int(s, klass);

@@ -137,3 +137,13 @@ TEST(ReplyParser, KeepsAtMost128Lines) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->lines.size(), 128u);
 }
+
+TEST(EnhancedCodeParse, AcceptsOnlyRfc3463Codes) {
+  EXPECT_EQ(gatehouse::smtp::EnhancedCode::parse("5.1.10"), (gatehouse::smtp::EnhancedCode{5, 1, 10}));
+  EXPECT_EQ(gatehouse::smtp::EnhancedCode::parse("4.7.4"), (gatehouse::smtp::EnhancedCode{4, 7, 4}));
+  EXPECT_FALSE(gatehouse::smtp::EnhancedCode::parse("3.1.1"));
+  EXPECT_FALSE(gatehouse::smtp::EnhancedCode::parse("5.1"));
+  EXPECT_FALSE(gatehouse::smtp::EnhancedCode::parse("5..1"));
+  EXPECT_FALSE(gatehouse::smtp::EnhancedCode::parse("5.1.1."));
+  EXPECT_FALSE(gatehouse::smtp::EnhancedCode::parse("Ok"));
+}

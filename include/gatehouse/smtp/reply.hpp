@@ -12,6 +12,8 @@ struct EnhancedCode {
   int klass = 0, subject = 0, detail = 0;  // {0,0,0} = none
   bool empty() const { return klass == 0; }
   std::string to_string() const;  // "2.0.0"
+  // "X.Y.Z" (RFC 3463: class 2/4/5, subject and detail 0..999); nullopt for anything else.
+  static std::optional<EnhancedCode> parse(std::string_view s);
   friend bool operator==(const EnhancedCode&, const EnhancedCode&) = default;
 };
 
