@@ -158,7 +158,9 @@ Expected<ParsedHash> parse_hash(std::string_view s) {
       !parse_small(c.substr(2), h.params.p) || !params_in_bounds(h.params))
     return bad();
   if (!b64_decode(salt, h.salt) || h.salt.size() < 8 || h.salt.size() > 64) return bad();
-  if (!b64_decode(key, h.key) || h.key.size() < 16 || h.key.size() > 64) return bad();
+  // Every hash this code writes has a kKeyLen-byte key; any other length is a damaged or
+  // foreign string (e.g. one truncated by a character that still decodes), not a mismatch.
+  if (!b64_decode(key, h.key) || h.key.size() != kKeyLen) return bad();
   return h;
 }
 
