@@ -10,7 +10,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -34,11 +36,14 @@
 #include "gatehouse/core/fs.hpp"
 #include "gatehouse/core/host.hpp"
 #include "gatehouse/core/log.hpp"
+#include "gatehouse/core/strings.hpp"
 #include "gatehouse/delivery/delivery.hpp"
 #include "gatehouse/dns/cache.hpp"
 #include "gatehouse/dns/cares_resolver.hpp"
 #include "gatehouse/inbound/server.hpp"
 #include "gatehouse/queue/queue.hpp"
+#include "gatehouse/report/results_store.hpp"
+#include "gatehouse/service/dkim_ops.hpp"
 #include "gatehouse/service/queue_ops.hpp"
 #include "gatehouse/service/tls_ops.hpp"
 #include "gatehouse/tls/cert_cli.hpp"
@@ -68,7 +73,10 @@ commands:
   cert list | show ID | export ID | activate ID | delete ID
   list add|remove starttls-whitelist|starttls-required|tls-domains ENTRY | list show LIST
   user add NAME --password-file FILE | passwd NAME --password-file FILE | remove NAME | list
+  dkim generate DOMAIN [--selector S] [--key rsa:2048|rsa:3072|rsa:4096|ed25519] [--replace]
+  dkim show DOMAIN | enable DOMAIN | disable DOMAIN | delete DOMAIN | list
   check-message --ip IP --helo NAME --mail-from ADDR [--dns-zone FILE] MESSAGE
+  dmarc results [--domain D] [--limit N]
   service install | uninstall | run     (Windows service control)
   --version
 
@@ -337,6 +345,11 @@ int cmd_check_message(const fsys::path& data_dir, const std::vector<std::string>
   req.authserv_id = core::effective_hostname((*snap)->smtp_hostname);
   req.now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   req.psl = std::make_shared<const auth::psl::List>(std::move(*psl));
+  // The DMARC rules the running gateway would apply (auth.dmarc_* settings).
+  req.dmarc_options.honour_reject = (*snap)->auth_dmarc_honour_reject;
+  req.dmarc_options.header_name = (*snap)->auth_dmarc_header;
+  req.dmarc_options.invalid_from = (*snap)->auth_dmarc_invalid_from == "mark" ? auth::dmarc::InvalidFromAction::mark
+                                                                              : auth::dmarc::InvalidFromAction::reject;
   std::optional<auth::CheckResult> result;
   auto task = auth::check_message(*resolver, req);
   boost::asio::co_spawn(ioc, std::move(task), [&](std::exception_ptr e, auth::CheckResult r) {
@@ -367,6 +380,32 @@ int cmd_check_message(const fsys::path& data_dir, const std::vector<std::string>
       break;
   }
   std::fputs(r.authentication_results.c_str(), stdout);
+  return 0;
+}
+
+// --- dmarc results ----------------------------------------------------------------------------
+
+// `gatehouse dmarc results [--domain D] [--limit N]`: the newest per-message DMARC results kept
+// in reports.db (what aggregate reports will be built from), one line each.
+int cmd_dmarc(const fsys::path& data_dir, const std::vector<std::string>& a) {
+  if (a.empty() || a[0] != "results") return usage_error("dmarc: expected 'results [--domain D] [--limit N]'");
+  std::string domain;
+  std::size_t limit = 50;
+  for (std::size_t i = 1; i < a.size(); ++i) {
+    if (a[i] == "--domain" && i + 1 < a.size()) {
+      domain = core::to_lower(a[++i]);
+    } else if (a[i] == "--limit" && i + 1 < a.size()) {
+      auto n = core::parse_u64(a[++i]);
+      if (!n || *n == 0 || *n > 100000) return usage_error(fmt::format("--limit '{}': a number from 1 to 100000", a[i]));
+      limit = static_cast<std::size_t>(*n);
+    } else {
+      return usage_error(fmt::format("dmarc results: unknown or incomplete option '{}'", a[i]));
+    }
+  }
+  auto rows = report::ResultsStore::recent(data_dir / "reports.db", limit, domain);
+  if (!rows) return fail(rows.error().message);
+  if (rows->empty()) std::puts("no DMARC results");
+  for (const auto& o : *rows) std::printf("%s %s\n", iso_time(o.time).c_str(), report::log_line(o).c_str());
   return 0;
 }
 
@@ -404,6 +443,29 @@ class SwitchingResolver final : public dns::Resolver {
   std::vector<std::shared_ptr<dns::CaresResolver>> retired_;
   std::vector<std::string> servers_;
 };
+
+// The Public Suffix List for DMARC's organizational domains (RFC 7489 §3.2): the bundled list is
+// copied into the data directory on first start (where the admin, or a later refresh, replaces
+// it), then loaded. If that fails the bundled list is used as is.
+void load_public_suffixes(const fsys::path& data_dir, auth::psl::Holder& holder, spdlog::logger& log) {
+  const fsys::path bundled = std::string(auth::psl::kBundledListPath);
+  const fsys::path installed = data_dir / std::string(auth::psl::kListFileName);
+  if (auto r = auth::psl::ensure_installed(data_dir, bundled); !r)
+    log.error("psl-install-failed error=\"{}\"", r.error().message);
+  else if (*r)
+    log.info("psl-installed file={}", installed.string());
+  auto list = auth::psl::load_file(installed);
+  if (!list) {
+    log.error("psl-load-failed error=\"{}\" (using the bundled list)", list.error().message);
+    list = auth::psl::load_file(bundled);
+  }
+  if (!list) {
+    log.error("psl-load-failed error=\"{}\"", list.error().message);
+    return;
+  }
+  log.info("psl-loaded rules={}", list->rule_count());
+  holder.set(std::move(*list));
+}
 
 int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
   if (auto st = core::fs::ensure_dir(data_dir / "log"); !st) return fail(st.error().message);
@@ -495,7 +557,48 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
       log->error("dns-servers-rejected error=\"{}\"", e.what());
     }
   });
-  auto server = std::make_unique<inbound::Server>(ioc, pub, **q, *contexts, db_path, resolver);
+  // Mail authentication services. File and database work runs on `background`, never on an io
+  // thread: the PSL reload check every few seconds, the hourly prune of old DMARC results.
+  boost::asio::thread_pool background(1);
+  auth::psl::Holder psl;
+  load_public_suffixes(data_dir, psl, *log);
+  std::unique_ptr<report::ResultsStore> results;
+  if (auto r = report::ResultsStore::open(data_dir / "reports.db"); r) results = std::move(*r);
+  else log->error("dmarc-results-unavailable error=\"{}\" (DMARC results are not kept)", r.error().message);
+  inbound::AuthServices auth_services;
+  auth_services.psl = &psl;
+  auth_services.results = results.get();
+  auth_services.dmarc_log = core::log::file_logger("dmarc", data_dir / "log" / "dmarc.log");
+  boost::asio::steady_timer psl_timer(ioc);
+  std::function<void()> arm_psl = [&] {
+    psl_timer.expires_after(std::chrono::seconds(2));
+    psl_timer.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      boost::asio::post(background, [&] {
+        if (auto st = auth::psl::check_reload(data_dir, psl)) {
+          if (*st) log->info("psl-reloaded rules={} file={}", psl.get()->rule_count(),
+                             (data_dir / std::string(auth::psl::kListFileName)).string());
+          else log->error("psl-reload-failed error=\"{}\" (the previous list stays in use)", st->error().message);
+        }
+      });
+      arm_psl();
+    });
+  };
+  arm_psl();
+  boost::asio::steady_timer prune_timer(ioc);
+  std::function<void()> prune_results = [&] {
+    if (results) {
+      auto keep = pub.current()->auth_dmarc_results_keep;
+      auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+      results->prune((now - keep).count() + (keep.count() == 0 ? 1 : 0));
+    }
+    prune_timer.expires_after(std::chrono::hours(1));
+    prune_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) prune_results();
+    });
+  };
+  prune_results();
+  auto server = std::make_unique<inbound::Server>(ioc, pub, **q, *contexts, db_path, resolver, auth_services);
   auto errors = server->start();
   auto bound = server->listening();
   if (bound.empty()) {
@@ -510,6 +613,7 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
   service::Registry registry;
   service::register_queue_ops(registry, **q, [&deliv](core::QueueId id) { return deliv->bounce(id); });
   service::register_tls_ops(registry, db_path);
+  service::register_dkim_ops(registry, db_path);
   app::ControlServer control(ioc, data_dir / "control.sock", registry);
   if (auto st = control.start(); !st) log->error("control-socket-failed error=\"{}\"", st.error().message);
   log->info("started data_dir={} pid={}", data_dir.string(), ::getpid());
@@ -526,6 +630,8 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
     log->info("stopping grace={}s", grace.count());
     control.stop();
     expiry_timer.cancel();
+    psl_timer.cancel();
+    prune_timer.cancel();
     server->shutdown(grace, [&] { deliv->stop([&] { ioc.stop(); }); });
   };
   host_stop.bind(ioc, begin_stop, [&] {
@@ -541,6 +647,8 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
   host_stop.unbind();
   deliv.reset();
   server.reset();
+  background.join();
+  results.reset();  // commits the DMARC results still queued
   q->reset();  // drains pending writes, syncs, closes the spool
   log->info("stopped");
   core::log::shutdown();
@@ -589,6 +697,13 @@ int main(int argc, char** argv) {
     }
     if (cmd == "queue") return cmd_queue(dir, rest);
     if (cmd == "check-message") return cmd_check_message(dir, rest);
+    if (cmd == "dmarc") return cmd_dmarc(dir, rest);
+    if (cmd == "dkim") {
+      if (auto st = core::fs::ensure_dir(dir); !st) return fail(st.error().message);
+      service::Registry reg;
+      service::register_dkim_ops(reg, dir / "gatehouse.db");
+      return service::run_dkim_command(reg, rest);
+    }
     if (cmd == "service") return app::service_command(rest, [&](app::StopSignal& stop) { return cmd_run(dir, stop); });
     if (cmd == "config" || cmd == "domain" || cmd == "relay" || cmd == "cert" || cmd == "list" || cmd == "user") {
       auto store = open_store(dir);

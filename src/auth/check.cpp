@@ -6,7 +6,9 @@
 
 #include <fmt/format.h>
 
+#include "dmarc/header_fields.hpp"
 #include "gatehouse/auth/psl.hpp"
+#include "gatehouse/core/strings.hpp"
 #include "gatehouse/dns/resolver.hpp"
 
 namespace gatehouse::auth {
@@ -39,9 +41,10 @@ bool safe_token(std::string_view s) {
 
 }  // namespace
 
-boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, CheckRequest req) {
+boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, const CheckRequest& req) {
   CheckResult out;
-  if (req.spf)
+  if (req.spf && req.spf_result) out.spf = *req.spf_result;
+  else if (req.spf)
     out.spf = co_await check_host(dns, spf_mail_from(req.ip, req.mail_from, req.helo, req.authserv_id, req.now));
 
   auto msg = dkim::split_message(req.message);
@@ -101,6 +104,83 @@ boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, CheckReque
   field += "\r\n";
   out.authentication_results = field;
   co_return out;
+}
+
+std::optional<std::string> authserv_id_of(std::string_view v) {
+  std::size_t i = 0;
+  // CFWS: whitespace, line breaks and (nested) comments.
+  for (;;) {
+    while (i < v.size() && (v[i] == ' ' || v[i] == '\t' || v[i] == '\r' || v[i] == '\n')) ++i;
+    if (i < v.size() && v[i] == '(') {
+      int depth = 0;
+      for (; i < v.size(); ++i) {
+        if (v[i] == '\\') {
+          ++i;
+          continue;
+        }
+        if (v[i] == '(') ++depth;
+        else if (v[i] == ')' && --depth == 0) break;
+      }
+      if (i >= v.size()) return std::nullopt;  // unclosed comment
+      ++i;
+      continue;
+    }
+    break;
+  }
+  std::string id;
+  if (i < v.size() && v[i] == '"') {
+    for (++i; i < v.size() && v[i] != '"'; ++i) {
+      if (v[i] == '\\' && i + 1 < v.size()) ++i;
+      id.push_back(v[i]);
+    }
+    if (i >= v.size()) return std::nullopt;
+  } else {
+    // RFC 2045 token: printable ASCII except SP and tspecials.
+    constexpr std::string_view kSpecials = "()<>@,;:\\\"/[]?=";
+    for (; i < v.size(); ++i) {
+      auto c = static_cast<unsigned char>(v[i]);
+      if (c <= 32 || c >= 127 || kSpecials.find(v[i]) != std::string_view::npos) break;
+      id.push_back(v[i]);
+    }
+    // The token is followed by CFWS, a version, or ';' — never glued to other characters.
+    if (i < v.size() && v[i] != ';' && v[i] != ' ' && v[i] != '\t' && v[i] != '\r' && v[i] != '\n' && v[i] != '(')
+      return std::nullopt;
+  }
+  if (id.empty()) return std::nullopt;
+  return id;
+}
+
+Expected<InboundDecision> decide_inbound(const CheckResult& result, std::string_view header_section,
+                                         const std::vector<std::string>& our_ids, std::string_view policy_header) {
+  InboundDecision d;
+  d.action = result.action;
+  if (d.action.kind == dmarc::Action::Kind::reject) return d;
+  auto section = dmarc::detail::scan_header_section(header_section, dmarc::kMaxHeaderSection);
+  if (section.over_cap)
+    return make_error(fmt::format("header section longer than {} bytes", dmarc::kMaxHeaderSection));
+  d.headers.reserve(header_section.size());
+  for (const auto& f : section.fields) {
+    if (!f.name.empty() && !policy_header.empty() && core::iequals(f.name, policy_header)) {
+      ++d.removed_policy_headers;
+      continue;
+    }
+    if (!f.name.empty() && core::iequals(f.name, "Authentication-Results")) {
+      auto id = authserv_id_of(f.value);
+      bool ours = false;
+      for (const auto& o : our_ids)
+        if (id && core::iequals(*id, o)) ours = true;
+      if (ours) {
+        ++d.removed_authentication_results;
+        continue;
+      }
+    }
+    d.headers.append(f.raw);
+  }
+  d.headers.append(section.rest);
+  d.prepend = result.authentication_results;
+  if (d.action.kind == dmarc::Action::Kind::add_header)
+    d.prepend += fmt::format("{}: {}\r\n", d.action.header_name, d.action.header_value);
+  return d;
 }
 
 }  // namespace gatehouse::auth

@@ -67,6 +67,19 @@ CREATE TABLE users(             -- writer: sasl (sasl::UserStore, on behalf of s
   created       INTEGER NOT NULL
 ) STRICT;
 )sql",
+    // 5: DKIM signing keys, one per domain (issue "Email authentication" item 3).
+    R"sql(
+CREATE TABLE dkim_keys(         -- writer: service (service::DkimKeys, for `gatehouse dkim` and the API)
+  domain      TEXT PRIMARY KEY, -- lower-case signing domain (d=)
+  selector    TEXT NOT NULL,    -- s=; the key record is at <selector>._domainkey.<domain>
+  key_type    TEXT NOT NULL CHECK (key_type IN ('rsa', 'ed25519')),
+  bits        INTEGER NOT NULL, -- RSA modulus size; 256 for Ed25519
+  private_pem TEXT NOT NULL,    -- unencrypted PKCS#8 PEM; read only to build signers, never returned by any API
+  record      TEXT NOT NULL,    -- the DNS TXT record to publish: "v=DKIM1; k=...; p=..."
+  enabled     INTEGER NOT NULL DEFAULT 0 CHECK (enabled IN (0, 1)),  -- 1 = outbound mail is signed with it
+  created     INTEGER NOT NULL  -- Unix seconds
+) STRICT;
+)sql",
 };
 
 Expected<int> user_version(sqlite3* db) {

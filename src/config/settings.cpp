@@ -138,6 +138,28 @@ const std::vector<Entry>& entries() {
       {{"auth.dmarc_honour_reject", T::boolean, "off",
         "Refuse (550 5.7.1) mail whose domain publishes p=reject and fails DMARC; off = accept and mark it"},
        &Settings::auth_dmarc_honour_reject},
+      {{"auth.spf_reject", T::boolean, "off",
+        "Refuse MAIL FROM (550 5.7.23) when SPF fails (-all matched); off = accept and report spf=fail"},
+       &Settings::auth_spf_reject},
+      {{"auth.dmarc_header", T::field_name, "X-SGDMARC-Fail-policy",
+        "Name of the header added to mail that fails DMARC (value quarantine, reject or invalid-from)"},
+       &Settings::auth_dmarc_header},
+      {{"auth.dmarc_invalid_from", T::choice, "reject",
+        "Mail without exactly one valid From address when DMARC is on: reject (550 5.7.1) or mark (header)",
+        0, 0, "reject|mark"},
+       &Settings::auth_dmarc_invalid_from},
+      {{"auth.dmarc_log", T::boolean, "on", "Write one line per DMARC-checked message to log/dmarc.log"},
+       &Settings::auth_dmarc_log},
+      {{"auth.dmarc_results_keep", T::seconds, "2592000",
+        "Seconds per-message DMARC results are kept in reports.db for reports (2592000 = 30 days; 0 = none kept)",
+        0, 366 * kDay},
+       &Settings::auth_dmarc_results_keep},
+      {{"auth.dkim_sign", T::boolean, "on",
+        "DKIM-sign mail from relay-allowed or authenticated clients whose From domain has an enabled key"},
+       &Settings::auth_dkim_sign},
+      {{"psl.url", T::https_url, "https://publicsuffix.org/list/public_suffix_list.dat",
+        "Where the Public Suffix List is downloaded from (drop PUBLICSUFFIX.SEM in the data directory to reload it)"},
+       &Settings::psl_url},
       {{"log.level", T::log_level, "info",
         "Log detail: trace, debug, info, warn, error, critical or off"},
        &Settings::log_level},
@@ -282,6 +304,72 @@ Expected<Parsed> parse_cipher_list(const SettingDef& def, std::string_view v) {
   return p;
 }
 
+// Header field names the gateway must never remove or write on its own account: the
+// RFC 5322/2045 fields, trace and authentication fields. The DMARC policy header is removed from
+// incoming mail, so naming it "From" would strip every From field.
+bool reserved_field_name(std::string_view name) {
+  static constexpr std::string_view kReserved[] = {
+      "from", "sender", "reply-to", "to", "cc", "bcc", "message-id", "in-reply-to", "references",
+      "subject", "comments", "keywords", "date", "received", "return-path", "mime-version",
+      "dkim-signature", "authentication-results", "received-spf", "list-id", "list-unsubscribe"};
+  const std::string lower = core::to_lower(name);
+  for (auto r : kReserved)
+    if (lower == r) return true;
+  return lower.starts_with("resent-") || lower.starts_with("content-") || lower.starts_with("arc-");
+}
+
+// RFC 5322 §3.6.8 field-name: printable US-ASCII but ':', here at most 76 characters so that
+// "name: value" fits a 78-character line.
+Expected<Parsed> parse_field_name(const SettingDef& def, std::string_view v) {
+  if (v.empty() || v.size() > 76)
+    return make_error(fmt::format("{}: a header name has 1 to 76 characters, got {}", def.key, detail::quote(v)));
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 33 || u > 126 || c == ':')
+      return make_error(fmt::format("{}: {} is not a header name (printable ASCII without spaces or ':')", def.key,
+                                    detail::quote(v)));
+  }
+  if (reserved_field_name(v))
+    return make_error(fmt::format("{}: {} is a standard header field; choose a name of your own, like "
+                                  "X-SGDMARC-Fail-policy",
+                                  def.key, detail::quote(v)));
+  Parsed p;
+  p.text = std::string(v);
+  return p;
+}
+
+Expected<Parsed> parse_choice(const SettingDef& def, std::string_view v) {
+  const std::string lower = core::to_lower(v);
+  for (const auto& c : core::split(def.choices, '|')) {
+    if (lower == c) {
+      Parsed p;
+      p.text = lower;
+      return p;
+    }
+  }
+  std::string list = std::string(def.choices);
+  std::replace(list.begin(), list.end(), '|', ',');
+  return make_error(fmt::format("{}: must be one of {}, got {}", def.key, list, detail::quote(v)));
+}
+
+Expected<Parsed> parse_https_url(const SettingDef& def, std::string_view v) {
+  constexpr std::string_view kScheme = "https://";
+  bool ok = v.size() > kScheme.size() && v.size() <= 2048 && core::to_lower(v.substr(0, kScheme.size())) == kScheme;
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 32 || u >= 127) ok = false;
+  }
+  if (ok) {
+    auto host_end = v.find_first_of("/?#", kScheme.size());
+    ok = host_end != kScheme.size();
+  }
+  if (!ok)
+    return make_error(fmt::format("{}: must be an https:// URL without spaces, got {}", def.key, detail::quote(v)));
+  Parsed p;
+  p.text = std::string(v);
+  return p;
+}
+
 Expected<Parsed> parse_value(const SettingDef& def, std::string_view raw) {
   auto v = core::trim(raw);
   switch (def.type) {
@@ -298,6 +386,12 @@ Expected<Parsed> parse_value(const SettingDef& def, std::string_view raw) {
       return parse_tls_protocol(def, v);
     case SettingType::cipher_list:
       return parse_cipher_list(def, v);
+    case SettingType::field_name:
+      return parse_field_name(def, v);
+    case SettingType::choice:
+      return parse_choice(def, v);
+    case SettingType::https_url:
+      return parse_https_url(def, v);
     case SettingType::log_level: {
       std::string level = core::to_lower(v);
       if (!core::log::is_valid_level(level))
@@ -486,6 +580,18 @@ Status apply_setting(Settings& s, std::string_view key, std::string_view value) 
 const LocalDomain* Settings::find_domain(std::string_view domain) const {
   for (const auto& d : domains)
     if (core::iequals(d.name, domain)) return &d;
+  return nullptr;
+}
+
+const DkimKey* Settings::signing_key(std::string_view domain) const {
+  std::string_view d = domain;
+  while (!d.empty()) {
+    for (const auto& k : dkim_keys)
+      if (k.enabled && core::iequals(k.domain, d)) return &k;
+    auto dot = d.find('.');
+    if (dot == std::string_view::npos) break;
+    d.remove_prefix(dot + 1);
+  }
   return nullptr;
 }
 

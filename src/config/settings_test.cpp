@@ -32,6 +32,8 @@ TEST(Registry, KeysInDisplayOrderAndUnique) {
       "tls.enabled", "tls.outbound_starttls", "tls.fallback_to_plain", "tls.min_protocol", "tls.ciphers",
       "tls.min_cipher_bits", "auth.cram_md5", "auth.allow_plaintext", "auth.max_failures", "auth.failure_window",
       "auth.spf", "auth.dkim_verify", "auth.dmarc", "auth.dmarc_honour_reject",
+      "auth.spf_reject", "auth.dmarc_header", "auth.dmarc_invalid_from", "auth.dmarc_log",
+      "auth.dmarc_results_keep", "auth.dkim_sign", "psl.url",
       "log.level"};
   EXPECT_EQ(keys, expected);
   for (const auto& d : setting_defs()) {
@@ -89,6 +91,23 @@ TEST(Registry, DefaultsMatchStructInitializers) {
   EXPECT_EQ(d.auth_allow_plaintext, s.auth_allow_plaintext);
   EXPECT_EQ(d.auth_max_failures, s.auth_max_failures);
   EXPECT_EQ(d.auth_failure_window, s.auth_failure_window);
+  EXPECT_EQ(d.auth_spf, s.auth_spf);
+  EXPECT_EQ(d.auth_dkim_verify, s.auth_dkim_verify);
+  EXPECT_EQ(d.auth_dmarc, s.auth_dmarc);
+  EXPECT_EQ(d.auth_dmarc_honour_reject, s.auth_dmarc_honour_reject);
+  EXPECT_EQ(d.auth_spf_reject, s.auth_spf_reject);
+  EXPECT_EQ(d.auth_dmarc_header, s.auth_dmarc_header);
+  EXPECT_EQ(d.auth_dmarc_invalid_from, s.auth_dmarc_invalid_from);
+  EXPECT_EQ(d.auth_dmarc_log, s.auth_dmarc_log);
+  EXPECT_EQ(d.auth_dmarc_results_keep, s.auth_dmarc_results_keep);
+  EXPECT_EQ(d.auth_dkim_sign, s.auth_dkim_sign);
+  EXPECT_EQ(d.psl_url, s.psl_url);
+  // Issue "Email authentication": honouring DMARC reject and rejecting on SPF fail are off by
+  // default; the policy header keeps the product's name so mail-client rules keep working.
+  EXPECT_FALSE(d.auth_dmarc_honour_reject);
+  EXPECT_FALSE(d.auth_spf_reject);
+  EXPECT_EQ(d.auth_dmarc_header, "X-SGDMARC-Fail-policy");
+  EXPECT_TRUE(d.dkim_keys.empty());
   // The documented defaults (issue "TLS everywhere"), so a changed initializer is noticed.
   EXPECT_FALSE(d.tls_enabled);
   EXPECT_FALSE(d.tls_outbound_starttls);
@@ -296,4 +315,51 @@ TEST(Consistency, DmarcNeedsSpfOrDkim) {
   EXPECT_NE(st.error().message.find("auth.dmarc"), std::string::npos);
   s.auth_spf = true;
   EXPECT_TRUE(detail::check_consistency(s));
+}
+
+TEST(Validate, DmarcHeaderName) {
+  EXPECT_TRUE(validate_setting("auth.dmarc_header", "X-Our-DMARC"));
+  EXPECT_EQ(*detail::normalize_setting("auth.dmarc_header", " X-Our-DMARC "), "X-Our-DMARC");
+  auto space = error_of(validate_setting("auth.dmarc_header", "X Our"));
+  EXPECT_TRUE(contains(space, "auth.dmarc_header")) << space;
+  EXPECT_TRUE(contains(space, "not a header name")) << space;
+  EXPECT_FALSE(validate_setting("auth.dmarc_header", "X-A:b"));
+  EXPECT_FALSE(validate_setting("auth.dmarc_header", ""));
+  EXPECT_FALSE(validate_setting("auth.dmarc_header", std::string(77, 'X')));
+  EXPECT_FALSE(validate_setting("auth.dmarc_header", "X-\xc3\xa9"));
+  // Standard fields are refused: the gateway removes this header from incoming mail.
+  for (const char* name : {"From", "subject", "Received", "DKIM-Signature", "Authentication-Results",
+                           "Content-Type", "Resent-From", "ARC-Seal"}) {
+    auto e = error_of(validate_setting("auth.dmarc_header", name));
+    EXPECT_TRUE(contains(e, "standard header field")) << name << ": " << e;
+  }
+}
+
+TEST(Validate, ChoiceAndUrl) {
+  EXPECT_EQ(*detail::normalize_setting("auth.dmarc_invalid_from", "MARK"), "mark");
+  EXPECT_EQ(*detail::normalize_setting("auth.dmarc_invalid_from", "reject"), "reject");
+  auto e = error_of(validate_setting("auth.dmarc_invalid_from", "drop"));
+  EXPECT_EQ(e, "auth.dmarc_invalid_from: must be one of reject,mark, got 'drop'");
+  EXPECT_TRUE(validate_setting("psl.url", "https://mirror.example/psl.dat"));
+  EXPECT_FALSE(validate_setting("psl.url", "http://publicsuffix.org/list/public_suffix_list.dat"));
+  EXPECT_FALSE(validate_setting("psl.url", "https:///nohost"));
+  EXPECT_FALSE(validate_setting("psl.url", "https://a b/"));
+  Settings s;
+  EXPECT_TRUE(apply_setting(s, "auth.dmarc_invalid_from", "mark"));
+  EXPECT_EQ(s.auth_dmarc_invalid_from, "mark");
+  EXPECT_TRUE(apply_setting(s, "auth.dmarc_header", "X-Policy"));
+  EXPECT_EQ(s.auth_dmarc_header, "X-Policy");
+}
+
+TEST(Snapshot, SigningKeyExactThenParentDomainEnabledOnly) {
+  Settings s;
+  s.dkim_keys.push_back({"example.com", "sel", "pem", true});
+  s.dkim_keys.push_back({"off.example.net", "sel", "pem", false});
+  s.dkim_keys.push_back({"example.net", "net", "pem", true});
+  ASSERT_NE(s.signing_key("example.com"), nullptr);
+  EXPECT_EQ(s.signing_key("Mail.Example.COM")->domain, "example.com");
+  EXPECT_EQ(s.signing_key("off.example.net")->selector, "net");  // disabled: the parent's key
+  EXPECT_EQ(s.signing_key("example.org"), nullptr);
+  EXPECT_EQ(s.signing_key("com"), nullptr);
+  EXPECT_EQ(s.signing_key(""), nullptr);
 }

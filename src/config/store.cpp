@@ -1,7 +1,8 @@
 // config::Store: opens the configuration database (WAL, synchronous=FULL, busy timeout 5 s,
 // foreign keys on), runs the schema migrations, and implements one repository per table
 // (settings, domains, relay_networks) plus load_settings(), which builds a complete snapshot
-// (it also reads tls_lists, which only tlspolicy writes, into the snapshot as stored text).
+// (it also reads tls_lists, which only tlspolicy writes, into the snapshot as stored text, and
+// dkim_keys, which only service writes).
 // Only this module opens SQLite. Must not: write default rows (defaults come from the registry),
 // keep a statement or transaction open across calls, or be used from two threads at once.
 //
@@ -177,6 +178,16 @@ Expected<TlsListRows> read_tls_lists(sqlite3* db) {
   return out;
 }
 
+Expected<std::vector<DkimKey>> read_dkim_keys(sqlite3* db) {
+  sql::Stmt st(db, "SELECT domain, selector, private_pem, enabled FROM dkim_keys ORDER BY domain");
+  if (!st.prepared()) return sql::db_error(db, "reading the DKIM keys");
+  std::vector<DkimKey> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back({st.text(0), st.text(1), st.text(2), st.int64(3) != 0});
+  if (rc != SQLITE_DONE) return sql::db_error(db, "reading the DKIM keys");
+  return out;
+}
+
 // run_change()'s result when the statement hit a UNIQUE/PRIMARY KEY constraint.
 constexpr int kConstraint = -1;
 
@@ -201,33 +212,17 @@ Store::~Store() { sqlite3_close_v2(db_); }
 
 Expected<std::unique_ptr<Store>> Store::open(const std::filesystem::path& db_path) {
   const std::string path = db_path.string();
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    return make_error(fmt::format("cannot open config database '{}': {}", path, msg));
-  }
-  std::unique_ptr<Store> store(new Store(db));
+  auto db = sql::open_wal(path, kBusyTimeoutMs);
+  if (!db) return make_error(fmt::format("cannot open config database '{}': {}", path, db.error().message));
+  std::unique_ptr<Store> store(new Store(*db));
   auto failed = [&](const Error& e) {
     return make_error(fmt::format("cannot open config database '{}': {}", path, e.message));
   };
-  sqlite3_busy_timeout(db, kBusyTimeoutMs);
-  if (auto r = sql::exec(db, "PRAGMA foreign_keys = ON", "enabling foreign keys"); !r) return failed(r.error());
-  {
-    // Changing to WAL is persistent; it needs the file to be a database, so this is also where
-    // a random file is rejected ("file is not a database").
-    sql::Stmt st(db, "PRAGMA journal_mode = WAL");
-    if (!st.prepared() || st.step() != SQLITE_ROW) return failed(sql::db_error(db, "enabling WAL"));
-    auto mode = core::to_lower(st.text(0));
-    if (mode != "wal")
-      return failed(make_error(fmt::format("could not enable WAL journal mode (still '{}')", mode)));
-  }
+  if (auto r = sql::exec(*db, "PRAGMA foreign_keys = ON", "enabling foreign keys"); !r) return failed(r.error());
   // FULL rather than NORMAL: config writes are rare and an admin's committed change should
   // survive a power cut too.
-  if (auto r = sql::exec(db, "PRAGMA synchronous = FULL", "setting synchronous"); !r) return failed(r.error());
-  auto version = schema::migrate(db, db_path);
+  if (auto r = sql::exec(*db, "PRAGMA synchronous = FULL", "setting synchronous"); !r) return failed(r.error());
+  auto version = schema::migrate(*db, db_path);
   if (!version) {
     // The "newer than this program" error already names the file.
     if (version.error().message.starts_with("config database '")) return version.error();
@@ -404,6 +399,8 @@ Expected<SettingsPtr> Store::load_settings(std::uint64_t generation) {
   if (!relays) return relays.error();
   auto tls_lists = read_tls_lists(db_);
   if (!tls_lists) return tls_lists.error();
+  auto dkim = read_dkim_keys(db_);
+  if (!dkim) return dkim.error();
   if (auto r = txn.commit(); !r) return r.error();
 
   auto s = std::make_shared<Settings>(settings_from_rows(*rows, true));
@@ -414,6 +411,7 @@ Expected<SettingsPtr> Store::load_settings(std::uint64_t generation) {
   s->tls_starttls_whitelist = std::move(tls_lists->whitelist);
   s->tls_starttls_required = std::move(tls_lists->required);
   s->tls_enforced_domains = std::move(tls_lists->domains);
+  s->dkim_keys = std::move(*dkim);
   return SettingsPtr(std::move(s));
 }
 
@@ -422,5 +420,36 @@ Expected<std::int64_t> Store::data_version() {
   if (!st.prepared() || st.step() != SQLITE_ROW) return sql::db_error(db_, "reading data_version");
   return st.int64(0);
 }
+
+namespace sql {
+
+Expected<sqlite3*> open_wal(const std::string& path, int busy_timeout_ms) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return make_error(msg);
+  }
+  sqlite3_busy_timeout(db, busy_timeout_ms);
+  // Changing to WAL is persistent; it needs the file to be a database, so this is also where a
+  // random file is rejected.
+  std::string mode;
+  {
+    Stmt st(db, "PRAGMA journal_mode = WAL");
+    if (st.prepared() && st.step() == SQLITE_ROW) mode = core::to_lower(st.text(0));
+    else mode = "error: " + std::string(sqlite3_errmsg(db));
+  }
+  if (mode != "wal") {
+    auto msg = mode.starts_with("error: ") ? fmt::format("enabling WAL: {}", mode.substr(7))
+                                           : fmt::format("could not enable WAL journal mode (still '{}')", mode);
+    sqlite3_close(db);
+    return make_error(msg);
+  }
+  return db;
+}
+
+}  // namespace sql
 
 }  // namespace gatehouse::config

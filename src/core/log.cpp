@@ -14,6 +14,13 @@ std::mutex g_mu;
 std::vector<spdlog::sink_ptr> g_sinks;
 spdlog::level::level_enum g_level = spdlog::level::info;
 bool g_inited = false;
+std::vector<std::string> g_dedicated;  // names of file_logger()s: init()/set_level() leave them alone
+
+bool dedicated_locked(const std::string& name) {
+  for (const auto& n : g_dedicated)
+    if (n == name) return true;
+  return false;
+}
 
 void ensure_default_locked() {
   if (g_inited) return;
@@ -40,9 +47,27 @@ void init(const Options& opts) {
   g_level = spdlog::level::from_str(opts.level);
   if (!spdlog::thread_pool()) spdlog::init_thread_pool(32768, 1);
   spdlog::apply_all([&](std::shared_ptr<spdlog::logger> l) {
+    if (dedicated_locked(l->name())) return;
     l->sinks() = g_sinks;
     l->set_level(g_level);
   });
+}
+
+std::shared_ptr<spdlog::logger> file_logger(std::string_view module, const std::filesystem::path& file,
+                                            std::size_t max_file_size, std::size_t max_files) {
+  std::string name = "gatehouse." + std::string(module);
+  std::lock_guard lk(g_mu);
+  if (auto l = spdlog::get(name)) return l;
+  if (!spdlog::thread_pool()) spdlog::init_thread_pool(32768, 1);
+  auto sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(file.string(), max_file_size, max_files);
+  auto l = std::make_shared<spdlog::async_logger>(name, sink, spdlog::thread_pool(),
+                                                  spdlog::async_overflow_policy::block);
+  l->set_level(spdlog::level::info);
+  l->set_pattern("%Y-%m-%dT%H:%M:%S%z %v");
+  l->flush_on(spdlog::level::info);
+  spdlog::register_logger(l);
+  g_dedicated.push_back(name);
+  return l;
 }
 
 std::shared_ptr<spdlog::logger> get(std::string_view module) {
@@ -69,7 +94,9 @@ bool set_level(std::string_view level) {
   if (!is_valid_level(level)) return false;
   std::lock_guard lk(g_mu);
   g_level = spdlog::level::from_str(std::string(level));
-  spdlog::apply_all([&](std::shared_ptr<spdlog::logger> l) { l->set_level(g_level); });
+  spdlog::apply_all([&](std::shared_ptr<spdlog::logger> l) {
+    if (!dedicated_locked(l->name())) l->set_level(g_level);
+  });
   return true;
 }
 

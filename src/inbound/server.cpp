@@ -4,9 +4,15 @@
 // events: relay policy at RCPT, body chunks to the queue, group commit before "250 queued".
 // Timeouts use one steady_timer per connection that cancels (never closes) the socket, so the
 // session can still say 421 before closing.
+// Mail authentication: a transaction from a client that may relay (relay_networks or SMTP AUTH)
+// is ours going out: it is not SPF/DKIM/DMARC-checked, and it is DKIM-signed when its From
+// domain has an enabled key. Any other transaction is checked (auth.spf at MAIL FROM, so that
+// auth.spf_reject refuses before the data; DKIM and DMARC at end of data). A checked or signed
+// message is held in memory (at most smtp.max_message_size) until the end of data.
 // Must not: block an io thread, hold a lock across co_await, log message bodies.
 #include "gatehouse/inbound/server.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -35,7 +41,10 @@
 #include "gatehouse/core/log.hpp"
 #include "gatehouse/core/strings.hpp"
 #include "gatehouse/auth/check.hpp"
+#include "gatehouse/auth/dkim.hpp"
 #include "gatehouse/auth/psl.hpp"
+#include "gatehouse/report/observation.hpp"
+#include "gatehouse/report/results_store.hpp"
 #include "gatehouse/dns/resolver.hpp"
 #include "gatehouse/inbound/policy.hpp"
 #include "gatehouse/tlspolicy/policy.hpp"
@@ -65,6 +74,26 @@ struct Conn : net::TimedSocket {
 };
 
 void arm(const std::shared_ptr<Conn>& c, std::chrono::seconds t) { c->arm(t); }
+
+// A value derived from the settings (parsed lists, loaded keys), built once per settings
+// generation instead of once per connection or message.
+template <class T>
+class PerGeneration {
+ public:
+  template <class Build>
+  std::shared_ptr<const T> get(const config::Settings& s, std::mutex& mu, Build build) {
+    std::lock_guard lk(mu);
+    if (!value_ || generation_ != s.generation) {
+      value_ = std::make_shared<const T>(build());
+      generation_ = s.generation;
+    }
+    return value_;
+  }
+
+ private:
+  std::shared_ptr<const T> value_;  // guarded by the caller's mutex
+  std::uint64_t generation_ = 0;
+};
 
 // Awaitable wrapper around Queue::commit: the callback (writer thread) is posted back to the
 // awaiting coroutine's executor. Returns "" on success, else the error text.
@@ -132,8 +161,8 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 
 struct Server::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& i, config::Publisher& p, queue::Queue& qq, tls::Contexts& c, std::filesystem::path db,
-       dns::Resolver& r)
-      : ioc(i), pub(p), q(qq), contexts(c), resolver(r), db_path(std::move(db)),
+       dns::Resolver& r, AuthServices a)
+      : ioc(i), pub(p), q(qq), contexts(c), resolver(r), db_path(std::move(db)), auth(std::move(a)),
         throttle(core::system_clock(), 5, std::chrono::seconds(300)), strand(asio::make_strand(i)), shutdown_timer(i), log(core::log::get("inbound")) {}
 
   asio::io_context& ioc;
@@ -142,8 +171,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   tls::Contexts& contexts;
   dns::Resolver& resolver;
   std::filesystem::path db_path;
+  AuthServices auth;
   sasl::LoginThrottle throttle;
-  std::shared_ptr<const auth::psl::List> psl;  // loaded on first use (guarded by mu)
+  std::shared_ptr<const auth::psl::List> bundled_psl;  // without auth.psl: loaded on first use (guarded by mu)
   asio::thread_pool auth_pool{1};
   asio::strand<asio::io_context::executor_type> strand;  // owns `listeners`
   std::map<std::string, std::shared_ptr<tcp::acceptor>> listeners;
@@ -304,98 +334,232 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     // With SPF/DKIM/DMARC checks on, the message is held in memory (bounded by
     // smtp.max_message_size) until the checks ran: forged result headers are removed and the
     // results prepended before anything reaches the spool.
-    bool checks = false;
+    bool outbound = false;   // this transaction may relay: sign, do not check
+    bool checks = false;     // run SPF/DKIM/DMARC on this transaction
+    bool sign = false;       // DKIM-sign this transaction if its From domain has a key
+    std::optional<auth::SpfOutcome> spf;  // checked at MAIL FROM
     std::string held;
-    std::string extra_prepend;  // Authentication-Results and the DMARC policy header
+    std::string extra_prepend;  // Authentication-Results and the DMARC policy header, or DKIM-Signature
+
+    bool holding() const { return checks || sign; }
+    void end_transaction() {
+      held.clear();
+      held.shrink_to_fit();
+      extra_prepend.clear();
+      spf.reset();
+      checks = sign = outbound = false;
+    }
   };
 
   enum class Next { close, start_tls };
 
   std::shared_ptr<const auth::psl::List> public_suffixes() {
+    if (auth.psl) return auth.psl->get();
     std::lock_guard lk(mu);
-    if (!psl) {
-      auto path = db_path.parent_path() / std::string(auth::psl::kListFileName);
-      if (!std::filesystem::exists(path)) path = std::string(auth::psl::kBundledListPath);
-      auto l = auth::psl::load_file(path);
-      if (l) psl = std::make_shared<const auth::psl::List>(std::move(*l));
+    if (!bundled_psl) {
+      auto l = auth::psl::load_file(std::string(auth::psl::kBundledListPath));
+      if (l) bundled_psl = std::make_shared<const auth::psl::List>(std::move(*l));
       else log->error("psl-load-failed error=\"{}\"", l.error().message);
     }
-    return psl;
+    return bundled_psl;
   }
 
-  // SPF, DKIM and DMARC on the held message (RFC 7208, 6376, 7489, 8601). Returns the reply
-  // when the message is refused; otherwise spools the message with any forged
-  // X-SGDMARC-Fail-policy field removed and records the headers to prepend.
+  // Every authserv-id this gateway writes: its host names (RFC 8601 §5 removes incoming fields
+  // that claim one of them).
+  static std::vector<std::string> our_authserv_ids(const config::Settings& s, const std::string& host) {
+    std::vector<std::string> ids{host, core::effective_hostname(s.smtp_hostname)};
+    for (const auto& d : s.domains)
+      if (!d.smtp_hostname.empty()) ids.push_back(d.smtp_hostname);
+    return ids;
+  }
+
+  // Decides, at MAIL FROM, what this transaction gets: checks (mail from outside) or signing
+  // (mail that may relay), and checks SPF now so that auth.spf_reject can refuse the sender.
+  static awaitable<smtp::Reply> on_mail(std::shared_ptr<Impl> self, SessionState& st) {
+    const auto& snap = *st.snap;
+    st.end_transaction();
+    st.outbound = st.ctx.authenticated || snap.relay_allowed(st.ctx.client);
+    if (st.outbound) {
+      st.sign = snap.auth_dkim_sign &&
+                std::any_of(snap.dkim_keys.begin(), snap.dkim_keys.end(), [](const auto& k) { return k.enabled; });
+      co_return smtp::Reply{250, {2, 1, 0}, "Ok"};
+    }
+    st.checks = snap.auth_spf || snap.auth_dkim_verify || snap.auth_dmarc;
+    if (!snap.auth_spf) co_return smtp::Reply{250, {2, 1, 0}, "Ok"};
+    const auto& from = st.s.transaction().mail_from;
+    auto op = auth::check_host(self->resolver, auth::spf_mail_from(st.ctx.client, from, st.s.helo_name(), st.host,
+                                                                   unix_now()));
+    st.spf = co_await std::move(op);
+    self->log->info("{}: spf result={} from=<{}> client={}{}{}", st.sid, auth::to_string(st.spf->result), from, st.ip,
+                    st.spf->mechanism.empty() ? "" : " mechanism=", st.spf->mechanism);
+    if (snap.auth_spf_reject && st.spf->result == auth::SpfResult::fail) {
+      std::string domain = st.spf->domain.empty() ? st.s.helo_name() : st.spf->domain;
+      self->log->warn("{}: reject MAIL from=<{}> client={} reason=spf-fail domain={}", st.sid, from, st.ip, domain);
+      st.end_transaction();
+      co_return smtp::Reply{550, {5, 7, 23},
+                            fmt::format("SPF validation failed: {} does not allow {} to send its mail", domain, st.ip)};
+    }
+    co_return smtp::Reply{250, {2, 1, 0}, "Ok"};
+  }
+
+  static std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  // The DKIM signers of the current settings generation, by signing domain.
+  struct Signers {
+    std::unordered_map<std::string, auth::dkim::Signer> by_domain;
+  };
+  PerGeneration<Signers> signers_cache;
+  std::shared_ptr<const Signers> signers(const config::Settings& s) {
+    return signers_cache.get(s, mu, [&] {
+      Signers n;
+      for (const auto& k : s.dkim_keys) {
+        if (!k.enabled) continue;
+        auto signer = auth::dkim::Signer::load(k.private_pem);
+        if (signer) n.by_domain.emplace(k.domain, std::move(*signer));
+        else log->error("dkim-key-unusable domain={} error=\"{}\"", k.domain, signer.error().message);
+      }
+      return n;
+    });
+  }
+
+  // DKIM-signs a held outbound message (RFC 6376 §5; relaxed/relaxed, From over-signed) when its
+  // From domain, or a parent domain, has an enabled key. A message that cannot be signed is sent
+  // unsigned, with a warning: refusing our own users' mail over a signature would be worse.
+  void sign_held(SessionState& st) {
+    const auto& snap = *st.snap;
+    auto end = st.held.find("\r\n\r\n");
+    std::string_view all(st.held);
+    std::string_view header = end == std::string::npos ? all : all.substr(0, end + 2);
+    std::string_view body = end == std::string::npos ? std::string_view() : all.substr(end + 4);
+    auto from = auth::dmarc::from_domain(header);
+    if (!from.ok()) {
+      log->info("{}: dkim-not-signed reason=\"{}\"", st.sid, from.detail);
+      return;
+    }
+    const auto* key = snap.signing_key(from.domain);
+    if (key == nullptr) return;
+    auto set = signers(snap);
+    auto it = set->by_domain.find(key->domain);
+    if (it == set->by_domain.end()) return;  // unusable key: logged when the set was built
+    auto msg = auth::dkim::split_message(std::string(header) + "\r\n");
+    if (!msg) {
+      log->warn("{}: dkim-not-signed domain={} reason=\"{}\"", st.sid, key->domain, msg.error().message);
+      return;
+    }
+    auth::dkim::BodyHasher hasher(auth::dkim::Canon::relaxed);
+    hasher.update(body);
+    auth::dkim::SignRequest req;
+    req.message = &*msg;
+    req.body_digest = hasher.finish();
+    req.domain = key->domain;
+    req.selector = key->selector;
+    req.now = unix_now();
+    auto sig = it->second.sign(req);
+    if (!sig) {
+      log->warn("{}: dkim-not-signed domain={} reason=\"{}\"", st.sid, key->domain, sig.error().message);
+      return;
+    }
+    st.extra_prepend = std::move(*sig);
+    log->info("{}: dkim-signed d={} s={} a={}", st.sid, key->domain, key->selector,
+              it->second.type() == auth::dkim::KeyType::rsa ? "rsa-sha256" : "ed25519-sha256");
+  }
+
+  // DKIM and DMARC (and SPF, if MAIL FROM did not check it) on the held message (RFC 7208, 6376,
+  // 7489, 8601). Returns the reply when the message is refused; otherwise spools the message
+  // with forged policy headers and Authentication-Results claiming our authserv-id removed, and
+  // records the headers to prepend. Every DMARC-checked message goes to the DMARC log and results.
   static awaitable<std::optional<smtp::Reply>> run_checks(std::shared_ptr<Impl> self, SessionState& st) {
     const auto& snap = *st.snap;
     auth::CheckRequest req;
     req.ip = st.ctx.client;
     req.helo = st.s.helo_name();
     req.mail_from = st.s.transaction().mail_from;
-    req.message = st.held;
+    req.message = std::move(st.held);
+    st.held.clear();
     req.authserv_id = st.host;
-    req.now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-                  .count();
+    req.now = unix_now();
     req.sample = static_cast<unsigned>(std::random_device{}() % 100);
     req.dmarc_options.honour_reject = snap.auth_dmarc_honour_reject;
+    req.dmarc_options.header_name = snap.auth_dmarc_header;
+    req.dmarc_options.invalid_from = snap.auth_dmarc_invalid_from == "mark" ? auth::dmarc::InvalidFromAction::mark
+                                                                             : auth::dmarc::InvalidFromAction::reject;
     req.psl = self->public_suffixes();
     req.spf = snap.auth_spf;
     req.dkim = snap.auth_dkim_verify;
     req.dmarc = snap.auth_dmarc;
-    auto op = auth::check_message(self->resolver, std::move(req));
+    req.spf_result = st.spf;
+    auto op = auth::check_message(self->resolver, req);
     auto res = co_await std::move(op);
+    std::string dkim_text;
+    for (const auto& d : res.dkim)
+      dkim_text += fmt::format("{}{}:{}", dkim_text.empty() ? "" : ",", auth::dkim::to_string(d.result), d.domain);
     self->log->info("{}: auth-checks spf={} dkim={} dmarc={} from={}", st.sid, auth::to_string(res.spf.result),
-                    res.dkim.empty() ? std::string("none") : std::string(auth::dkim::to_string(res.dkim.front().result)),
-                    auth::dmarc::to_string(res.dmarc.result), res.from.ok() ? res.from.domain : res.from.detail);
-    if (snap.auth_dmarc && res.action.kind == auth::dmarc::Action::Kind::reject) {
+                    dkim_text.empty() ? std::string("none") : dkim_text, auth::dmarc::to_string(res.dmarc.result),
+                    res.from.ok() ? res.from.domain : res.from.detail);
+    auto end = req.message.find("\r\n\r\n");
+    std::string_view all(req.message);
+    std::string_view headers = end == std::string::npos ? all : all.substr(0, end + 4);
+    std::string_view rest = end == std::string::npos ? std::string_view() : all.substr(end + 4);
+    auto decision = auth::decide_inbound(res, headers, our_authserv_ids(snap, st.host), snap.auth_dmarc_header);
+    bool refuse = snap.auth_dmarc && res.action.kind == auth::dmarc::Action::Kind::reject;
+    if (!refuse && !decision) {
+      // A header section over 1 MiB: no room for the checks' header changes.
+      self->log->warn("{}: reject DATA from=<{}> client={} reason=\"{}\"", st.sid, req.mail_from, st.ip,
+                      decision.error().message);
+      co_return smtp::Reply{552, {5, 3, 4}, "Message header section too large"};
+    }
+    if (!refuse) {
+      if (decision->removed_policy_headers > 0)
+        self->log->info("{}: removed-forged-header name={} count={}", st.sid, snap.auth_dmarc_header,
+                        decision->removed_policy_headers);
+      if (decision->removed_authentication_results > 0)
+        self->log->info("{}: removed-forged-header name=Authentication-Results count={}", st.sid,
+                        decision->removed_authentication_results);
+      st.extra_prepend = std::move(decision->prepend);
+      if (!st.have_qid) {
+        st.qid = self->q.new_id();
+        st.have_qid = true;
+      }
+      std::string body = std::move(decision->headers);
+      body.append(rest);
+      st.body_size = body.size();
+      self->q.append_body(st.qid, std::move(body));
+    }
+    if (snap.auth_dmarc) self->record_dmarc(snap, res, req, refuse ? std::string() : st.qid.hex());
+    if (refuse) {
       auto ec = smtp::EnhancedCode::parse(res.action.enhanced).value_or(smtp::EnhancedCode{5, 7, 1});
-      self->log->warn("{}: reject DATA from=<{}> client={} reason=\"{}\"", st.sid, st.s.transaction().mail_from,
-                      st.ip, res.action.text);
-      st.held.clear();
+      self->log->warn("{}: reject DATA from=<{}> client={} reason=\"{}\"", st.sid, req.mail_from, st.ip,
+                      res.action.text);
       co_return smtp::Reply{static_cast<int>(res.action.code ? res.action.code : 550), ec, res.action.text};
     }
-    // Split at the end of the header section; remove any product header the sender forged.
-    auto end = st.held.find("\r\n\r\n");
-    std::string headers = end == std::string::npos ? st.held : st.held.substr(0, end + 2);
-    std::string rest = end == std::string::npos ? std::string() : st.held.substr(end + 2);
-    auto removed = auth::dmarc::remove_header_fields(headers, auth::dmarc::kDefaultHeaderName);
-    if (removed && removed->removed > 0) {
-      self->log->info("{}: removed-forged-header name={} count={}", st.sid, auth::dmarc::kDefaultHeaderName,
-                      removed->removed);
-      headers = std::move(removed->headers);
-    }
-    st.extra_prepend = res.authentication_results;
-    if (res.action.kind == auth::dmarc::Action::Kind::add_header)
-      st.extra_prepend += fmt::format("{}: {}\r\n", res.action.header_name, res.action.header_value);
-    if (!st.have_qid) {
-      st.qid = self->q.new_id();
-      st.have_qid = true;
-    }
-    std::string body = headers + rest;
-    st.held.clear();
-    st.body_size = body.size();
-    self->q.append_body(st.qid, std::move(body));
     co_return std::nullopt;
+  }
+
+  // The DMARC log line and the reports.db row of one checked message.
+  void record_dmarc(const config::Settings& snap, const auth::CheckResult& res, const auth::CheckRequest& req,
+                    std::string queue_id) {
+    auto o = report::observe(res, req, std::move(queue_id));
+    if (snap.auth_dmarc_log && auth.dmarc_log) auth.dmarc_log->info(report::log_line(o));
+    if (auth.results && snap.auth_dmarc_results_keep.count() > 0) auth.results->add(std::move(o));
   }
 
   // The TLS lists parsed once per settings generation, not once per connection.
   struct ParsedLists {
-    std::uint64_t generation = 0;
     tlspolicy::TlsLists lists;
     bool has_names = false;  // the whitelist holds host-name/domain entries (rDNS needed)
   };
-  std::shared_ptr<const ParsedLists> parsed_lists;  // guarded by mu
+  PerGeneration<ParsedLists> parsed_lists;
   std::shared_ptr<const ParsedLists> tls_lists(const config::Settings& s) {
-    std::lock_guard lk(mu);
-    if (!parsed_lists || parsed_lists->generation != s.generation) {
-      auto p = std::make_shared<ParsedLists>();
-      p->generation = s.generation;
-      p->lists = tlspolicy::TlsLists::from_settings(s);
+    return parsed_lists.get(s, mu, [&] {
+      ParsedLists p;
+      p.lists = tlspolicy::TlsLists::from_settings(s);
       for (const auto& e : s.tls_starttls_whitelist)
-        if (!core::Cidr::parse(e)) p->has_names = true;
-      parsed_lists = std::move(p);
-    }
-    return parsed_lists;
+        if (!core::Cidr::parse(e)) p.has_names = true;
+      return p;
+    });
   }
 
   // The verified reverse DNS name of `ip`, or "" (no PTR, or no PTR name resolves back to it).
@@ -433,7 +597,6 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     opts.auth_mechanisms = auth_mechanisms(*snap, false);
     opts.cram_nonce = [] { return sasl::cram_nonce(); };
     SessionState st(opts, ip, snap, host);
-    st.checks = snap->auth_spf || snap->auth_dkim_verify || snap->auth_dmarc;
     st.ctx.client = core::IpAddress::parse(ip).value_or(core::IpAddress{});
     self->log->info("{}: connect client={}", st.sid, ip);
     st.s.start();
@@ -477,9 +640,11 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
             break;
           case smtp::EventKind::helo:
             break;
-          case smtp::EventKind::ask_mail:
-            s.answer(smtp::Reply{250, {2, 1, 0}, "Ok"});
+          case smtp::EventKind::ask_mail: {
+            auto op = on_mail(self, st);
+            s.answer(co_await std::move(op));
             break;
+          }
           case smtp::EventKind::ask_rcpt: {
             auto r = check_recipient(*snap, st.ctx, ev->rcpt);
             if (!r.positive())
@@ -489,7 +654,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
             break;
           }
           case smtp::EventKind::body:
-            if (st.checks) {
+            if (st.holding()) {
               st.held += ev->text;
               break;
             }
@@ -505,9 +670,19 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
               auto op = run_checks(self, st);
               auto refusal = co_await std::move(op);
               if (refusal) {
+                st.end_transaction();
                 s.answer(*refusal);
                 break;
               }
+            } else if (st.sign) {
+              self->sign_held(st);
+              if (!st.have_qid) {
+                st.qid = self->q.new_id();
+                st.have_qid = true;
+              }
+              st.body_size = st.held.size();
+              self->q.append_body(st.qid, std::move(st.held));
+              st.held.clear();
             }
             if (!st.have_qid) {
               st.qid = self->q.new_id();
@@ -531,11 +706,11 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
             }
             st.have_qid = false;
             st.body_size = 0;
-            st.extra_prepend.clear();
+            st.end_transaction();
             break;
           }
           case smtp::EventKind::abort_body:
-            st.held.clear();
+            st.end_transaction();
             if (st.have_qid) self->q.abort(st.qid);
             st.have_qid = false;
             st.body_size = 0;
@@ -660,8 +835,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 };
 
 Server::Server(asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue, tls::Contexts& contexts,
-               std::filesystem::path db_path, dns::Resolver& resolver)
-    : impl_(std::make_shared<Impl>(ioc, settings, queue, contexts, std::move(db_path), resolver)) {}
+               std::filesystem::path db_path, dns::Resolver& resolver, AuthServices auth)
+    : impl_(std::make_shared<Impl>(ioc, settings, queue, contexts, std::move(db_path), resolver, std::move(auth))) {}
 
 Server::~Server() = default;
 

@@ -333,3 +333,99 @@ class FakeSmtp:
         self.stopping = True
         self.thread.join(timeout=5)
         self.sock.close()
+
+
+def txt_strings(record, size=255):
+    """A TXT record as RFC 1035 character-strings of at most 255 bytes."""
+    return [record[i:i + size] for i in range(0, len(record), size)] or [""]
+
+
+def dkim_record_from_show(output):
+    """The TXT record that `gatehouse dkim show` tells the admin to publish, joined."""
+    import re
+    for line in output.splitlines():
+        if "IN TXT" in line:
+            return "".join(re.findall(r'"([^"]*)"', line))
+    raise AssertionError(f"no TXT record in: {output}")
+
+
+def can_unshare():
+    """True if this machine lets us make a private network + mount namespace (root, no seccomp
+    filter against unshare)."""
+    r = subprocess.run(["unshare", "--net", "--mount", "true"], capture_output=True, timeout=10)
+    return r.returncode == 0
+
+
+def opendkim_verify(message, txt_records):
+    """Verifies `message` (bytes) with OpenDKIM's opendkim-testmsg. OpenDKIM resolves through
+    /etc/resolv.conf on port 53, so it runs in a private network and mount namespace where
+    resolv.conf names a dnsmasq on that namespace's own 127.0.0.1:53 serving `txt_records`
+    ({name: record}); nothing outside the namespace is touched, and dnsmasq is stopped with it.
+    Returns (exit code, output); opendkim-testmsg prints nothing and exits 0 when every signature
+    verifies."""
+    work = tempfile.mkdtemp(prefix="gh-odk-")
+    try:
+        with open(os.path.join(work, "msg"), "wb") as f:
+            f.write(message)
+        with open(os.path.join(work, "resolv.conf"), "w") as f:
+            f.write("nameserver 127.0.0.1\noptions attempts:1 timeout:2\n")
+        txt = " ".join("'--txt-record=%s,%s'" % (name, ",".join(txt_strings(rec)))
+                       for name, rec in txt_records.items())
+        script = f"""
+set -e
+ip link set lo up
+mount --bind {work}/resolv.conf /etc/resolv.conf
+/usr/sbin/dnsmasq --keep-in-foreground --no-daemon --port=53 --listen-address=127.0.0.1 --bind-interfaces \\
+  --no-resolv --no-hosts --conf-file=/dev/null --user=root --group=root {txt} >{work}/dnsmasq.log 2>&1 &
+dns=$!
+trap 'kill $dns 2>/dev/null; wait $dns 2>/dev/null || true' EXIT
+for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/53) 2>/dev/null && break; sleep 0.05; done
+set +e
+/usr/sbin/opendkim-testmsg -t {work} < {work}/msg
+"""
+        r = subprocess.run(["unshare", "--net", "--mount", "bash", "-c", script], capture_output=True, text=True,
+                           timeout=60)
+        return r.returncode, (r.stdout + r.stderr).strip()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+DKIMPY_VERIFY = r"""
+import sys, dkim
+msg = sys.stdin.buffer.read()
+records = dict(line.split(" ", 1) for line in sys.argv[1:])
+def dns(name, timeout=5):
+    return records.get(name.decode().rstrip("."), "").encode()
+ok = dkim.verify(msg, dnsfunc=dns)
+print("pass" if ok else "fail")
+"""
+
+
+def dkimpy_verify(message, txt_records):
+    """dkimpy (python3-dkim) verdict on the first DKIM-Signature of `message`: "pass" or "fail".
+    Keys come from `txt_records` ({name: record}), not from the network."""
+    args = [f"{name} {rec}" for name, rec in txt_records.items()]
+    r = subprocess.run(["/usr/bin/python3", "-c", DKIMPY_VERIFY, *args], input=message, capture_output=True,
+                       timeout=60)
+    if r.returncode != 0:
+        raise AssertionError(f"dkimpy failed: {r.stderr.decode(errors='replace')}")
+    return r.stdout.decode().strip()
+
+
+DKIMPY_SIGN = r"""
+import sys, dkim
+msg = sys.stdin.buffer.read()
+key = open(sys.argv[1], "rb").read()
+sig = dkim.sign(msg, sys.argv[2].encode(), sys.argv[3].encode(), key, canonicalize=(b"relaxed", b"relaxed"),
+                signature_algorithm=sys.argv[4].encode(), include_headers=[b"from", b"to", b"subject"])
+sys.stdout.buffer.write(sig + msg)
+"""
+
+
+def dkimpy_sign(message, key_file, selector, domain, algorithm):
+    """`message` signed by dkimpy with the key in `key_file` (PEM for RSA; base64 seed for ed25519)."""
+    r = subprocess.run(["/usr/bin/python3", "-c", DKIMPY_SIGN, key_file, selector, domain, algorithm],
+                       input=message, capture_output=True, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError(f"dkimpy sign failed: {r.stderr.decode(errors='replace')}")
+    return r.stdout

@@ -5,6 +5,7 @@
 #pragma once
 #include <boost/asio/awaitable.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ struct CheckRequest {
   dmarc::DmarcOptions dmarc_options;
   std::shared_ptr<const psl::List> psl;  // for organizational domains
   bool spf = true, dkim = true, dmarc = true;  // which checks run (auth.spf, auth.dkim_verify, auth.dmarc)
+  // The SPF result when the caller already has it (inbound checks SPF at MAIL FROM, so that
+  // auth.spf_reject can refuse before the data is sent); check_host() is then not called again.
+  std::optional<SpfOutcome> spf_result;
 };
 
 struct CheckResult {
@@ -39,6 +43,29 @@ struct CheckResult {
   std::string authentication_results;  // the complete header field, folded, CRLF-terminated
 };
 
-boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, CheckRequest req);
+// `dns` and `req` must outlive the awaitable (the message is not copied: it can be large).
+boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, const CheckRequest& req);
+
+// RFC 8601 §2.2: the authserv-id at the start of an Authentication-Results field value (after
+// CFWS; a token or a quoted-string), or nullopt if the value does not start with one.
+std::optional<std::string> authserv_id_of(std::string_view field_value);
+
+// What inbound does with a checked message (RFC 8601 §5, the DMARC policy rules of
+// dmarc::apply_policy): refuse it (action.kind == reject), or keep it with these header changes.
+struct InboundDecision {
+  dmarc::Action action;
+  std::string headers;   // the header section without the removed fields (CRLF, with its empty line)
+  std::string prepend;   // Authentication-Results, then the policy header if the action adds one
+  std::size_t removed_policy_headers = 0;      // fields named like our policy header (forged)
+  std::size_t removed_authentication_results = 0;  // fields claiming one of our authserv-ids
+};
+
+// `header_section`: the message up to and including the empty line that ends the header (the
+// whole message if it has no body). `our_ids`: every authserv-id this gateway writes (its host
+// names); an incoming Authentication-Results field claiming one of them is removed, others stay.
+// Every incoming field named `policy_header` is removed. Error only for a header section over
+// dmarc::kMaxHeaderSection.
+Expected<InboundDecision> decide_inbound(const CheckResult& result, std::string_view header_section,
+                                         const std::vector<std::string>& our_ids, std::string_view policy_header);
 
 }  // namespace gatehouse::auth

@@ -22,6 +22,15 @@ struct LocalDomain {
   std::string smtp_hostname;     // "" = the global smtp.hostname
 };
 
+// A domain's DKIM signing key (table dkim_keys, written only by service::DkimKeys). The private
+// key stays in the snapshot only so that inbound can build its signers; no API returns it.
+struct DkimKey {
+  std::string domain;       // lower-case
+  std::string selector;
+  std::string private_pem;  // PKCS#8 PEM
+  bool enabled = false;     // sign with it (the admin enables it once the DNS record is published)
+};
+
 struct Settings {
   std::uint64_t generation = 0;
 
@@ -69,6 +78,15 @@ struct Settings {
   bool auth_dkim_verify = false;         // auth.dkim_verify
   bool auth_dmarc = false;               // auth.dmarc (needs auth.spf or auth.dkim_verify)
   bool auth_dmarc_honour_reject = false; // auth.dmarc_honour_reject
+  bool auth_spf_reject = false;          // auth.spf_reject: refuse MAIL FROM when SPF fails
+  std::string auth_dmarc_header = "X-SGDMARC-Fail-policy";  // auth.dmarc_header: the policy header's name
+  std::string auth_dmarc_invalid_from = "reject";           // auth.dmarc_invalid_from: reject | mark
+  bool auth_dmarc_log = true;            // auth.dmarc_log: one line per message in log/dmarc.log
+  std::chrono::seconds auth_dmarc_results_keep{30 * 86400};  // auth.dmarc_results_keep (0 = keep none)
+  bool auth_dkim_sign = true;            // auth.dkim_sign: sign outbound mail (domains with an enabled key)
+
+  // psl.*
+  std::string psl_url = "https://publicsuffix.org/list/public_suffix_list.dat";  // psl.url
 
   // log.*
   std::string log_level = "info";
@@ -81,6 +99,11 @@ struct Settings {
   std::vector<std::string> tls_starttls_whitelist;  // list starttls-whitelist
   std::vector<std::string> tls_starttls_required;   // list starttls-required
   std::vector<std::string> tls_enforced_domains;    // list tls-domains ("" = every recipient)
+  std::vector<DkimKey> dkim_keys;                   // sorted by domain
+
+  // The enabled DKIM key for mail from `domain` (lower-case): the key of that domain, else of
+  // its nearest parent domain that has one (relaxed alignment, RFC 7489 §3.1.1); nullptr if none.
+  const DkimKey* signing_key(std::string_view domain) const;
 
   // The local domain that `domain` (lower-case) belongs to, exact match; nullptr if none.
   const LocalDomain* find_domain(std::string_view domain) const;
@@ -94,6 +117,9 @@ enum class SettingType {
   boolean,       // on|off (also true/false, yes/no, 1/0 on input); shown as "on"/"off"
   tls_protocol,  // TLSv1.2 | TLSv1.3
   cipher_list,   // an OpenSSL cipher list (syntax checked here; OpenSSL checks it when tls builds contexts)
+  field_name,    // an RFC 5322 header field name that is not one of the standard ones
+  choice,        // one of the words listed in SettingDef::choices
+  https_url,     // an https:// URL
 };
 
 struct SettingDef {
@@ -102,6 +128,7 @@ struct SettingDef {
   std::string_view default_value;  // as text, the way `config get` prints it
   std::string_view description;    // one line, for `config list --help` and docs
   std::uint64_t min = 0, max = 0;  // for uint/seconds
+  std::string_view choices = {};   // for choice: the allowed words, separated by '|'
 };
 
 // Every known key, in display order.

@@ -27,6 +27,11 @@ inline Status exec(sqlite3* db, const char* sql, std::string_view what) {
   return {};
 }
 
+// Opens (creating) a database file in WAL mode with a busy timeout, for config::Store and for a
+// module that owns a database file of its own (report's reports.db). The caller closes it with
+// sqlite3_close(). Also where a file that is not a database is refused ("file is not a database").
+Expected<sqlite3*> open_wal(const std::string& path, int busy_timeout_ms = 5000);
+
 class Stmt {
  public:
   Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr); }
@@ -40,6 +45,11 @@ class Stmt {
     sqlite3_bind_text(st_, index, v.empty() ? "" : v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
   }
   void bind(int index, std::int64_t v) { sqlite3_bind_int64(st_, index, v); }
+  // Makes the statement ready to run again with new bindings.
+  void reset() {
+    sqlite3_reset(st_);
+    sqlite3_clear_bindings(st_);
+  }
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int step() { return rc_ = sqlite3_step(st_); }
   std::string text(int col) const {

@@ -1,7 +1,8 @@
 // Inbound SMTP server driver: listeners from the settings snapshot (re-bound when smtp.listen
 // changes), one coroutine per connection on its own strand driving smtp::ServerSession,
 // connection limits, STARTTLS (RFC 3207) with the current server context, relay policy,
-// hand-off to the queue with group commit.
+// SPF at MAIL FROM and DKIM/DMARC at end of data for mail from the internet, DKIM signing of
+// mail from relay-allowed or authenticated clients, hand-off to the queue with group commit.
 // Asio stays in the .cpp; this header only forward-declares io_context.
 #pragma once
 #include <chrono>
@@ -17,15 +18,27 @@ namespace gatehouse::config { class Publisher; }
 namespace gatehouse::queue { class Queue; }
 namespace gatehouse::tls { class Contexts; }
 namespace gatehouse::dns { class Resolver; }
+namespace gatehouse::auth::psl { class Holder; }
+namespace gatehouse::report { class ResultsStore; }
+namespace spdlog { class logger; }
 
 namespace gatehouse::inbound {
+
+// What the SPF/DKIM/DMARC checks and DKIM signing use besides the settings snapshot. Every member
+// may be null: no list (organizational domains then come from the bundled list), no results
+// database, no DMARC log.
+struct AuthServices {
+  const auth::psl::Holder* psl = nullptr;           // the Public Suffix List, reloadable (PUBLICSUFFIX.SEM)
+  report::ResultsStore* results = nullptr;          // per-message DMARC results (reports.db)
+  std::shared_ptr<spdlog::logger> dmarc_log;        // log/dmarc.log
+};
 
 class Server {
  public:
   // `db_path`: the configuration database, read (off the io threads) to check SMTP AUTH users.
   // `resolver`: reverse DNS of clients when the STARTTLS whitelist holds host names.
   Server(boost::asio::io_context& ioc, config::Publisher& settings, queue::Queue& queue, tls::Contexts& contexts,
-         std::filesystem::path db_path, dns::Resolver& resolver);
+         std::filesystem::path db_path, dns::Resolver& resolver, AuthServices auth = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
