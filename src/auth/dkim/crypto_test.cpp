@@ -140,6 +140,20 @@ TEST(DkimPublicKey, RsaSpkiAndBareRsaPublicKey) {
     EXPECT_EQ(detail::verify_data(pk.pkey.get(), KeyType::rsa, data, *sig), detail::VerifyOutcome::valid);
     EXPECT_EQ(detail::verify_data(pk.pkey.get(), KeyType::rsa, "other", *sig), detail::VerifyOutcome::invalid);
   }
+  // The same key with the rsaEncryption AlgorithmIdentifier written without its NULL parameter
+  // (RFC 4055 allows both): 2 bytes shorter, same key.
+  std::string with_null = der(true);
+  ASSERT_EQ(with_null.substr(0, 2), std::string("\x30\x82", 2));
+  ASSERT_EQ(with_null.substr(4, 2), std::string("\x30\x0d", 2));
+  const std::size_t outer = (static_cast<unsigned char>(with_null[2]) << 8) | static_cast<unsigned char>(with_null[3]);
+  std::string no_null = std::string("\x30\x82", 2);
+  no_null += static_cast<char>(((outer - 2) >> 8) & 0xff);
+  no_null += static_cast<char>((outer - 2) & 0xff);
+  no_null += std::string("\x30\x0b", 2) + with_null.substr(6, 11) + with_null.substr(19);
+  auto pk = detail::load_public_key(KeyType::rsa, no_null);
+  ASSERT_TRUE(pk.pkey) << pk.detail;
+  EXPECT_EQ(detail::verify_data(pk.pkey.get(), KeyType::rsa, data, *sig), detail::VerifyOutcome::valid);
+
   std::string truncated = der(true);
   truncated.pop_back();
   EXPECT_EQ(detail::load_public_key(KeyType::rsa, truncated).error, Reason::key_invalid);
