@@ -6,9 +6,10 @@
 // session can still say 421 before closing.
 // Mail authentication: a transaction from a client that may relay (relay_networks or SMTP AUTH)
 // is ours going out: it is not SPF/DKIM/DMARC-checked, and it is DKIM-signed when its From
-// domain has an enabled key. Any other transaction is checked (auth.spf at MAIL FROM, so that
-// auth.spf_reject refuses before the data; DKIM and DMARC at end of data). A checked or signed
-// message is held in memory (at most smtp.max_message_size) until the end of data.
+// domain has an enabled key (the body streams to the spool and is hashed on the way; only the
+// header section is kept). Any other transaction is checked (auth.spf at MAIL FROM, so that
+// auth.spf_reject refuses before the data; DKIM and DMARC at end of data); a checked message is
+// held in memory (at most smtp.max_message_size) until the end of data.
 // Must not: block an io thread, hold a lock across co_await, log message bodies.
 #include "gatehouse/inbound/server.hpp"
 
@@ -341,12 +342,15 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::string held;
     std::string extra_prepend;  // Authentication-Results and the DMARC policy header, or DKIM-Signature
 
-    bool holding() const { return checks || sign; }
+    std::optional<auth::dkim::SigningInput> signing;  // sign: header kept, body hashed as it streams
+
+    bool holding() const { return checks; }
     void end_transaction() {
       held.clear();
       held.shrink_to_fit();
       extra_prepend.clear();
       spf.reset();
+      signing.reset();
       checks = sign = outbound = false;
     }
   };
@@ -382,6 +386,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     if (st.outbound) {
       st.sign = snap.auth_dkim_sign &&
                 std::any_of(snap.dkim_keys.begin(), snap.dkim_keys.end(), [](const auto& k) { return k.enabled; });
+      if (st.sign) st.signing.emplace(auth::dkim::Canon::relaxed);
       co_return smtp::Reply{250, {2, 1, 0}, "Ok"};
     }
     st.checks = snap.auth_spf || snap.auth_dkim_verify || snap.auth_dmarc;
@@ -425,16 +430,21 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
-  // DKIM-signs a held outbound message (RFC 6376 §5; relaxed/relaxed, From over-signed) when its
-  // From domain, or a parent domain, has an enabled key. A message that cannot be signed is sent
-  // unsigned, with a warning: refusing our own users' mail over a signature would be worse.
-  void sign_held(SessionState& st) {
+  // DKIM-signs an outbound message (RFC 6376 §5; relaxed/relaxed, From over-signed) when its
+  // From domain, or a parent domain, has an enabled key. The body streamed to the spool and was
+  // hashed on the way (st.signing); only the header section was kept. A message that cannot be
+  // signed is sent unsigned, with a log line: refusing our own users' mail over a signature
+  // would be worse.
+  void sign_message(SessionState& st) {
     const auto& snap = *st.snap;
-    auto end = st.held.find("\r\n\r\n");
-    std::string_view all(st.held);
-    std::string_view header = end == std::string::npos ? all : all.substr(0, end + 2);
-    std::string_view body = end == std::string::npos ? std::string_view() : all.substr(end + 4);
-    auto from = auth::dmarc::from_domain(header);
+    auto msg = st.signing->header();
+    if (!msg) {
+      log->warn("{}: dkim-not-signed reason=\"{}\"", st.sid, msg.error().message);
+      return;
+    }
+    std::string header_block;
+    for (const auto& h : msg->headers) header_block += h.raw;
+    auto from = auth::dmarc::from_domain(header_block);
     if (!from.ok()) {
       log->info("{}: dkim-not-signed reason=\"{}\"", st.sid, from.detail);
       return;
@@ -444,16 +454,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     auto set = signers(snap);
     auto it = set->by_domain.find(key->domain);
     if (it == set->by_domain.end()) return;  // unusable key: logged when the set was built
-    auto msg = auth::dkim::split_message(std::string(header) + "\r\n");
-    if (!msg) {
-      log->warn("{}: dkim-not-signed domain={} reason=\"{}\"", st.sid, key->domain, msg.error().message);
-      return;
-    }
-    auth::dkim::BodyHasher hasher(auth::dkim::Canon::relaxed);
-    hasher.update(body);
     auth::dkim::SignRequest req;
     req.message = &*msg;
-    req.body_digest = hasher.finish();
+    req.body_digest = st.signing->finish_body();
     req.domain = key->domain;
     req.selector = key->selector;
     req.now = unix_now();
@@ -658,6 +661,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
               st.held += ev->text;
               break;
             }
+            if (st.signing) st.signing->update(ev->text);
             if (!st.have_qid) {
               st.qid = self->q.new_id();
               st.have_qid = true;
@@ -674,15 +678,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                 s.answer(*refusal);
                 break;
               }
-            } else if (st.sign) {
-              self->sign_held(st);
-              if (!st.have_qid) {
-                st.qid = self->q.new_id();
-                st.have_qid = true;
-              }
-              st.body_size = st.held.size();
-              self->q.append_body(st.qid, std::move(st.held));
-              st.held.clear();
+            } else if (st.signing) {
+              self->sign_message(st);
             }
             if (!st.have_qid) {
               st.qid = self->q.new_id();
