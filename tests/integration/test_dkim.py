@@ -3,8 +3,9 @@ Signing: `gatehouse dkim generate` makes a key that starts disabled; once `dkim 
 mail from a relay-allowed client (127.0.0.2) is signed on its way through the gateway, and the
 delivered message verifies with dkimpy and with OpenDKIM's opendkim-testmsg (rsa-sha256 and
 ed25519-sha256); mail from other clients is not signed.
-Verifying: messages signed by dkimpy (rsa-sha256 and ed25519-sha256), with keys served by
-dnsmasq, arrive with dkim=pass in Authentication-Results; a tampered one gets dkim=fail."""
+Verifying: messages signed by dkimpy and by OpenDKIM's filter (rsa-sha256 and ed25519-sha256),
+with keys served by dnsmasq, arrive with dkim=pass in Authentication-Results; a tampered one gets
+dkim=fail."""
 import base64
 import os
 import re
@@ -15,7 +16,7 @@ import time
 import unittest
 
 from harness import (Dnsmasq, Gateway, SmtpSink, can_unshare, dkim_record_from_show, dkimpy_sign, dkimpy_verify,
-                     opendkim_verify, txt_strings, wait_until)
+                     opendkim_sign, opendkim_verify, txt_strings, wait_until)
 
 MESSAGE = (b"From: Alice <alice@%s>\r\n"
            b"To: Bob <bob@remote.example>\r\n"
@@ -149,7 +150,7 @@ class DkimSigningTest(unittest.TestCase):
 
 
 class DkimVerifyingTest(unittest.TestCase):
-    """dkimpy signs; the gateway (auth.dkim_verify on) verifies with keys from dnsmasq."""
+    """dkimpy and OpenDKIM sign; the gateway (auth.dkim_verify on) verifies with keys from dnsmasq."""
 
     @classmethod
     def setUpClass(cls):
@@ -160,10 +161,14 @@ class DkimVerifyingTest(unittest.TestCase):
         pub = subprocess.run(["openssl", "pkey", "-in", cls.rsa_key, "-pubout", "-outform", "DER"], check=True,
                              capture_output=True).stdout
         rsa_record = "v=DKIM1; k=rsa; p=" + base64.b64encode(pub).decode()
-        # Ed25519 in dkimpy's format: the base64 of the 32-byte seed; the record holds the raw key.
-        cls.ed_key = os.path.join(cls.tmp, "ed.key")
-        der = subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-outform", "DER"], check=True,
+        # Ed25519: PEM for OpenDKIM; for dkimpy the base64 of the 32-byte seed (the last 32 bytes
+        # of the PKCS#8 DER); the record holds the raw public key.
+        cls.ed_pem = os.path.join(cls.tmp, "ed.pem")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", cls.ed_pem], check=True,
+                       capture_output=True)
+        der = subprocess.run(["openssl", "pkey", "-in", cls.ed_pem, "-outform", "DER"], check=True,
                              capture_output=True).stdout
+        cls.ed_key = os.path.join(cls.tmp, "ed.key")
         with open(cls.ed_key, "wb") as f:
             f.write(base64.b64encode(der[-32:]))
         ed_pub = subprocess.run(["openssl", "pkey", "-inform", "DER", "-pubout", "-outform", "DER"], input=der,
@@ -201,7 +206,7 @@ class DkimVerifyingTest(unittest.TestCase):
     def received(self, tag):
         return delivered_with_id(self.sink, tag)
 
-    def test_dkimpy_rsa_and_ed25519_signatures_pass(self):
+    def test_dkimpy_and_opendkim_rsa_and_ed25519_signatures_pass(self):
         for selector, key, algo in (("rsa", self.rsa_key, "rsa-sha256"), ("ed", self.ed_key, "ed25519-sha256")):
             tag = f"from-dkimpy-{selector}"
             msg = dkimpy_sign(MESSAGE % (b"signer.example", tag.encode()), key, selector, "signer.example", algo)
@@ -209,6 +214,15 @@ class DkimVerifyingTest(unittest.TestCase):
             got = self.received(tag)
             ar = re.search(rb"Authentication-Results: gw.test;(.*?)\r?\n(?=\S)", got, re.S).group(1)
             self.assertIn(b"dkim=pass header.d=signer.example header.s=" + selector.encode(), ar)
+
+        for selector, key, algo in (("rsa", self.rsa_key, "rsa-sha256"), ("ed", self.ed_pem, "ed25519-sha256")):
+            tag = f"from-opendkim-{selector}"
+            msg = opendkim_sign(MESSAGE % (b"signer.example", tag.encode()), key, selector, "signer.example", algo)
+            self.assertIn(b"a=" + algo.encode(), msg)
+            self.send(msg)
+            got = self.received(tag)
+            ar = re.search(rb"Authentication-Results: gw.test;(.*?)\r?\n(?=\S)", got, re.S).group(1)
+            self.assertIn(b"dkim=pass header.d=signer.example header.s=" + selector.encode(), ar, got)
 
         tag = "from-dkimpy-tampered"
         msg = dkimpy_sign(MESSAGE % (b"signer.example", tag.encode()), self.rsa_key, "rsa", "signer.example",
