@@ -127,10 +127,9 @@ class Holder {
 inline constexpr std::string_view kListFileName = "effective_tld_names.dat";
 inline constexpr std::string_view kReloadSemaphore = "PUBLICSUFFIX.SEM";
 
-#ifdef GATEHOUSE_BUNDLED_PSL
-// The list shipped with the build (installer/effective_tld_names.dat), set by src/auth/dmarc/dmarc.cmake.
-inline constexpr std::string_view kBundledListPath = GATEHOUSE_BUNDLED_PSL;
-#endif
+// The list shipped with the build (installer/effective_tld_names.dat), compiled into the binary
+// (bundled.cpp), so an installed gatehouse needs no file besides itself.
+std::string_view bundled_list();
 
 // Reads (at most List::kMaxListSize bytes) and parses one list file. Errors name the file.
 Expected<List> load_file(const std::filesystem::path& file);
@@ -146,5 +145,7 @@ std::optional<Status> check_reload(const std::filesystem::path& data_dir, Holder
 // (durably: temp file, fsync, rename). The bundled file must parse first. Returns true if it
 // copied, false if a list was already installed. `data_dir` must exist.
 Expected<bool> ensure_installed(const std::filesystem::path& data_dir, const std::filesystem::path& bundled);
+// The same with the list's text (bundled_list()) instead of a file.
+Expected<bool> ensure_installed(const std::filesystem::path& data_dir, std::string_view bundled_text);
 
 }  // namespace gatehouse::auth::psl

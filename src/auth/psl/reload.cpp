@@ -81,16 +81,23 @@ std::optional<Status> check_reload(const stdfs::path& data_dir, Holder& holder) 
 }
 
 Expected<bool> ensure_installed(const stdfs::path& data_dir, const stdfs::path& bundled) {
+  auto text = read_capped(bundled);
+  if (!text) return text.error();
+  auto r = ensure_installed(data_dir, std::string_view(*text));
+  if (!r && r.error().message.starts_with("bundled list: "))
+    return make_error(fmt::format("{}: {}", bundled.string(), r.error().message.substr(14)));
+  return r;
+}
+
+Expected<bool> ensure_installed(const stdfs::path& data_dir, std::string_view bundled_text) {
   const auto target = data_dir / std::string(kListFileName);
   if (exists_file(target)) return false;
   std::error_code ec;
   if (!stdfs::is_directory(data_dir, ec))
     return make_error(fmt::format("{}: not a directory", data_dir.string()));
-  auto text = read_capped(bundled);
-  if (!text) return text.error();
-  if (auto list = List::parse(*text); !list)
-    return make_error(fmt::format("{}: {}", bundled.string(), list.error().message));
-  if (auto st = core::fs::write_file_durable(target, *text); !st) return st.error();
+  if (auto list = List::parse(bundled_text); !list)
+    return make_error(fmt::format("bundled list: {}", list.error().message));
+  if (auto st = core::fs::write_file_durable(target, std::string(bundled_text)); !st) return st.error();
   return true;
 }
 

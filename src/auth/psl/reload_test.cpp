@@ -179,20 +179,23 @@ TEST(PslCheckReload, BadListKeepsTheOldOneAndDeletesTheSemaphore) {
   EXPECT_EQ(h.generation(), 0u);
 }
 
-TEST(PslBundled, PathNamesTheShippedList) {
-  const fs::path bundled{std::string(kBundledListPath)};
-  EXPECT_EQ(bundled.filename(), "effective_tld_names.dat");
-  const std::string shipped = read(bundled);
+TEST(PslBundled, TheShippedListIsCompiledIn) {
+  const std::string shipped(bundled_list());
   EXPECT_EQ(shipped, read(fs::path(GATEHOUSE_TEST_DATA) / "auth/psl/public_suffix_list.dat"));
-  auto l = load_file(bundled);
+  auto l = List::parse(shipped);
   ASSERT_TRUE(l) << l.error().message;
   EXPECT_GT(l->rule_count(), 10000u);
 
   TempDir d;
-  auto installed = ensure_installed(d.path(), bundled);
+  auto installed = ensure_installed(d.path(), bundled_list());
   ASSERT_TRUE(installed) << installed.error().message;
   EXPECT_TRUE(*installed);
   EXPECT_EQ(read(d.path() / "effective_tld_names.dat"), shipped);
+  auto again = ensure_installed(d.path(), bundled_list());
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
+  auto bad = ensure_installed(d.path() / "sub", std::string_view("// ===BEGIN ICANN DOMAINS===\ncom\n"));
+  ASSERT_FALSE(bad);
 }
 
 }  // namespace
