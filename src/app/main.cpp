@@ -12,6 +12,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -318,8 +319,7 @@ int cmd_check_message(const fsys::path& data_dir, const std::vector<std::string>
   auto snap = (*store)->load_settings(1);
   if (!snap) return fail(snap.error().message);
   auto psl_path = data_dir / std::string(auth::psl::kListFileName);
-  if (!fsys::exists(psl_path)) psl_path = std::string(auth::psl::kBundledListPath);
-  auto psl = auth::psl::load_file(psl_path);
+  auto psl = fsys::exists(psl_path) ? auth::psl::load_file(psl_path) : auth::psl::List::parse(auth::psl::bundled_list());
   if (!psl) return fail(psl.error().message);
 
   boost::asio::io_context ioc;
@@ -448,19 +448,18 @@ class SwitchingResolver final : public dns::Resolver {
 // copied into the data directory on first start (where the admin, or a later refresh, replaces
 // it), then loaded. If that fails the bundled list is used as is.
 void load_public_suffixes(const fsys::path& data_dir, auth::psl::Holder& holder, spdlog::logger& log) {
-  const fsys::path bundled = std::string(auth::psl::kBundledListPath);
   const fsys::path installed = data_dir / std::string(auth::psl::kListFileName);
-  if (auto r = auth::psl::ensure_installed(data_dir, bundled); !r)
+  if (auto r = auth::psl::ensure_installed(data_dir, auth::psl::bundled_list()); !r)
     log.error("psl-install-failed error=\"{}\"", r.error().message);
   else if (*r)
     log.info("psl-installed file={}", installed.string());
   auto list = auth::psl::load_file(installed);
   if (!list) {
     log.error("psl-load-failed error=\"{}\" (using the bundled list)", list.error().message);
-    list = auth::psl::load_file(bundled);
+    list = auth::psl::List::parse(auth::psl::bundled_list());
   }
   if (!list) {
-    log.error("psl-load-failed error=\"{}\"", list.error().message);
+    log.error("psl-load-failed error=\"bundled list: {}\"", list.error().message);
     return;
   }
   log.info("psl-loaded rules={}", list->rule_count());
@@ -530,12 +529,17 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
   pub.subscribe([reload_tls](const config::SettingsPtr& s) { reload_tls(*s); });
 
   boost::asio::io_context ioc;
+  // The periodic timers share one strand: their handlers re-arm them while several threads run
+  // the io_context, and the stop request cancels them on the same strand (a timer is not
+  // thread-safe).
+  auto timers = boost::asio::make_strand(ioc);
+  bool timers_stopped = false;  // on the timers strand
   // Daily check of the active certificate's expiry (warnings at 30 and 7 days).
-  boost::asio::steady_timer expiry_timer(ioc);
+  boost::asio::steady_timer expiry_timer(timers);
   std::function<void()> arm_expiry = [&] {
     expiry_timer.expires_after(std::chrono::hours(24));
     expiry_timer.async_wait([&](boost::system::error_code ec) {
-      if (ec) return;
+      if (ec || timers_stopped) return;
       reload_tls(*pub.current());
       arm_expiry();
     });
@@ -569,11 +573,11 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
   auth_services.psl = &psl;
   auth_services.results = results.get();
   auth_services.dmarc_log = core::log::file_logger("dmarc", data_dir / "log" / "dmarc.log");
-  boost::asio::steady_timer psl_timer(ioc);
+  boost::asio::steady_timer psl_timer(timers);
   std::function<void()> arm_psl = [&] {
     psl_timer.expires_after(std::chrono::seconds(2));
     psl_timer.async_wait([&](boost::system::error_code ec) {
-      if (ec) return;
+      if (ec || timers_stopped) return;
       boost::asio::post(background, [&] {
         if (auto st = auth::psl::check_reload(data_dir, psl)) {
           if (*st) log->info("psl-reloaded rules={} file={}", psl.get()->rule_count(),
@@ -585,7 +589,7 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
     });
   };
   arm_psl();
-  boost::asio::steady_timer prune_timer(ioc);
+  boost::asio::steady_timer prune_timer(timers);
   std::function<void()> prune_results = [&] {
     if (results) {
       auto keep = pub.current()->auth_dmarc_results_keep;
@@ -594,7 +598,7 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
     }
     prune_timer.expires_after(std::chrono::hours(1));
     prune_timer.async_wait([&](boost::system::error_code ec) {
-      if (!ec) prune_results();
+      if (!ec && !timers_stopped) prune_results();
     });
   };
   prune_results();
@@ -629,9 +633,12 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
     auto grace = pub.current()->smtp_shutdown_grace;
     log->info("stopping grace={}s", grace.count());
     control.stop();
-    expiry_timer.cancel();
-    psl_timer.cancel();
-    prune_timer.cancel();
+    boost::asio::post(timers, [&] {
+      timers_stopped = true;
+      expiry_timer.cancel();
+      psl_timer.cancel();
+      prune_timer.cancel();
+    });
     server->shutdown(grace, [&] { deliv->stop([&] { ioc.stop(); }); });
   };
   host_stop.bind(ioc, begin_stop, [&] {

@@ -150,33 +150,51 @@ std::optional<std::string> authserv_id_of(std::string_view v) {
   return id;
 }
 
-Expected<InboundDecision> decide_inbound(const CheckResult& result, std::string_view header_section,
-                                         const std::vector<std::string>& our_ids, std::string_view policy_header) {
-  InboundDecision d;
-  d.action = result.action;
-  if (d.action.kind == dmarc::Action::Kind::reject) return d;
+Expected<ForgedFieldRemoval> remove_forged_fields(std::string_view header_section,
+                                                  const std::vector<std::string>& our_ids,
+                                                  const std::vector<std::string>& policy_headers) {
   auto section = dmarc::detail::scan_header_section(header_section, dmarc::kMaxHeaderSection);
   if (section.over_cap)
     return make_error(fmt::format("header section longer than {} bytes", dmarc::kMaxHeaderSection));
-  d.headers.reserve(header_section.size());
+  ForgedFieldRemoval out;
+  out.headers.reserve(header_section.size());
   for (const auto& f : section.fields) {
-    if (!f.name.empty() && !policy_header.empty() && core::iequals(f.name, policy_header)) {
-      ++d.removed_policy_headers;
-      continue;
-    }
-    if (!f.name.empty() && core::iequals(f.name, "Authentication-Results")) {
-      auto id = authserv_id_of(f.value);
-      bool ours = false;
-      for (const auto& o : our_ids)
-        if (id && core::iequals(*id, o)) ours = true;
-      if (ours) {
-        ++d.removed_authentication_results;
+    if (!f.name.empty()) {
+      bool policy = false;
+      for (const auto& p : policy_headers)
+        if (!p.empty() && core::iequals(f.name, p)) policy = true;
+      if (policy) {
+        ++out.removed_policy_headers;
         continue;
       }
+      if (core::iequals(f.name, "Authentication-Results")) {
+        auto id = authserv_id_of(f.value);
+        bool ours = false;
+        for (const auto& o : our_ids)
+          if (id && core::iequals(*id, o)) ours = true;
+        if (ours) {
+          ++out.removed_authentication_results;
+          continue;
+        }
+      }
     }
-    d.headers.append(f.raw);
+    out.headers.append(f.raw);
   }
-  d.headers.append(section.rest);
+  out.headers.append(section.rest);
+  return out;
+}
+
+Expected<InboundDecision> decide_inbound(const CheckResult& result, std::string_view header_section,
+                                         const std::vector<std::string>& our_ids,
+                                         const std::vector<std::string>& policy_headers) {
+  InboundDecision d;
+  d.action = result.action;
+  if (d.action.kind == dmarc::Action::Kind::reject) return d;
+  auto cleaned = remove_forged_fields(header_section, our_ids, policy_headers);
+  if (!cleaned) return cleaned.error();
+  d.headers = std::move(cleaned->headers);
+  d.removed_policy_headers = cleaned->removed_policy_headers;
+  d.removed_authentication_results = cleaned->removed_authentication_results;
   d.prepend = result.authentication_results;
   if (d.action.kind == dmarc::Action::Kind::add_header)
     d.prepend += fmt::format("{}: {}\r\n", d.action.header_name, d.action.header_value);

@@ -134,7 +134,7 @@ TEST(DecideInbound, RemovesOurAuthResultsAndForgedPolicyHeaderKeepsOthers) {
       "X-SGDMARC-Fail-policy: none\r\n"
       "From: alice@example.org\r\n"
       "\r\n";
-  auto d = decide_inbound(r, headers, {"gw.test", "gw2.test"}, "X-SGDMARC-Fail-policy");
+  auto d = decide_inbound(r, headers, {"gw.test", "gw2.test"}, {"X-SGDMARC-Fail-policy"});
   ASSERT_TRUE(d);
   EXPECT_EQ(d->removed_authentication_results, 2u);
   EXPECT_EQ(d->removed_policy_headers, 1u);
@@ -144,9 +144,10 @@ TEST(DecideInbound, RemovesOurAuthResultsAndForgedPolicyHeaderKeepsOthers) {
 
 TEST(DecideInbound, PolicyHeaderAddedAfterAuthResults) {
   auto r = check(request("198.51.100.7", "bob@quar.example", "From: bob@quar.example\r\n\r\nbody\r\n"));
-  auto d = decide_inbound(r, "From: bob@quar.example\r\nX-Our: forged\r\n\r\n", {"gw.test"}, "X-Our");
+  auto d = decide_inbound(r, "From: bob@quar.example\r\nX-Our: forged\r\nX-SGDMARC-Fail-policy: old\r\n\r\n",
+                          {"gw.test"}, {"X-Our", "X-SGDMARC-Fail-policy"});
   ASSERT_TRUE(d);
-  EXPECT_EQ(d->removed_policy_headers, 1u);
+  EXPECT_EQ(d->removed_policy_headers, 2u);
   EXPECT_EQ(d->prepend, r.authentication_results + "X-SGDMARC-Fail-policy: quarantine\r\n");
   EXPECT_EQ(d->headers, "From: bob@quar.example\r\n\r\n");
 }
@@ -155,11 +156,29 @@ TEST(DecideInbound, RefusedMessageKeepsNothing) {
   auto req = request("198.51.100.7", "alice@example.org", "From: alice@example.org\r\n\r\nbody\r\n");
   req.dmarc_options.honour_reject = true;
   auto r = check(req);
-  auto d = decide_inbound(r, "From: alice@example.org\r\n\r\n", {"gw.test"}, "X-SGDMARC-Fail-policy");
+  auto d = decide_inbound(r, "From: alice@example.org\r\n\r\n", {"gw.test"}, {"X-SGDMARC-Fail-policy"});
   ASSERT_TRUE(d);
   EXPECT_EQ(d->action.kind, dmarc::Action::Kind::reject);
   EXPECT_TRUE(d->headers.empty());
   EXPECT_TRUE(d->prepend.empty());
+}
+
+TEST(RemoveForgedFields, OnlyOursAndThePolicyNamesLeave) {
+  const std::string headers =
+      "Received: from x\r\n"
+      "Authentication-Results: GW.test; dkim=pass\r\n"
+      "Authentication-Results: other.example; dkim=pass\r\n"
+      "x-sgdmarc-fail-policy: none\r\n"
+      "Subject: Authentication-Results: gw.test; spf=pass\r\n"
+      "\r\n";
+  auto r = remove_forged_fields(headers, {"gw.test"}, {"X-SGDMARC-Fail-policy"});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->removed_authentication_results, 1u);
+  EXPECT_EQ(r->removed_policy_headers, 1u);
+  EXPECT_EQ(r->headers,
+            "Received: from x\r\nAuthentication-Results: other.example; dkim=pass\r\n"
+            "Subject: Authentication-Results: gw.test; spf=pass\r\n\r\n");
+  EXPECT_FALSE(remove_forged_fields(std::string(dmarc::kMaxHeaderSection + 10, 'a'), {}, {}));
 }
 
 }  // namespace

@@ -76,3 +76,10 @@ TEST(Fs, DurableWriteAndRead) {
   EXPECT_EQ(*r, "hello");
   std::filesystem::remove_all(dir);
 }
+
+TEST(Strings, LogValueKeepsOneLineOfFields) {
+  EXPECT_EQ(log_value(""), "-");
+  EXPECT_EQ(log_value("example.org"), "example.org");
+  EXPECT_EQ(log_value("x dmarc=pass\r\nfrom=\"a\""), "x?dmarc?pass??from??a?");
+  EXPECT_EQ(log_value(std::string(300, 'a')).size(), 255u);
+}

@@ -56,4 +56,15 @@ std::optional<std::uint64_t> parse_u64(std::string_view s) {
 
 std::string format_seconds(double s) { return fmt::format("{:.2f}", s); }
 
+std::string log_value(std::string_view v) {
+  if (v.empty()) return "-";
+  std::string out;
+  out.reserve(std::min<std::size_t>(v.size(), 255));
+  for (char c : v.substr(0, 255)) {
+    auto u = static_cast<unsigned char>(c);
+    out.push_back(u > 32 && u < 127 && c != '"' && c != '=' ? c : '?');
+  }
+  return out;
+}
+
 }  // namespace gatehouse::core

@@ -59,4 +59,42 @@ std::string received_header(const ReceivedInfo& i) {
   return h;
 }
 
+std::string HeaderGate::feed(std::string_view chunk) {
+  if (passing_) return std::string(chunk);
+  if (overflowed_) return {};
+  const std::size_t old = held_.size();
+  held_.append(chunk);
+  std::size_t end = std::string::npos;
+  if (held_.starts_with("\r\n")) end = 0;  // an empty header section: the message starts with the empty line
+  else if (auto e = held_.find("\r\n\r\n", old >= 3 ? old - 3 : 0); e != std::string::npos) end = e + 2;
+  if (end == std::string::npos) {
+    if (held_.size() > max_) {
+      overflowed_ = true;
+      held_.clear();
+      held_.shrink_to_fit();
+    }
+    return {};
+  }
+  if (end + 2 > max_) {
+    overflowed_ = true;
+    held_.clear();
+    held_.shrink_to_fit();
+    return {};
+  }
+  passing_ = true;
+  std::string out = clean_(std::string_view(held_).substr(0, end + 2));
+  out.append(held_, end + 2);
+  held_.clear();
+  held_.shrink_to_fit();
+  return out;
+}
+
+std::string HeaderGate::finish() {
+  if (passing_ || overflowed_ || held_.empty()) return {};
+  passing_ = true;
+  std::string out = clean_(held_);
+  held_.clear();
+  return out;
+}
+
 }  // namespace gatehouse::inbound

@@ -104,3 +104,53 @@ TEST(Greeting, BoundIpUsesAlphabeticallyFirstDomainHostName) {
   EXPECT_EQ(inbound::greeting_hostname(s, *core::IpAddress::parse("::ffff:192.0.2.11")), "mx.beta.example");
   EXPECT_EQ(inbound::greeting_hostname(s, *core::IpAddress::parse("192.0.2.99")), "gw.example.net");
 }
+
+namespace {
+
+// The gate's cleaner in these tests: drops lines starting with "X-Forged:" and marks the call.
+std::string drop_forged(std::string_view h, int& calls) {
+  ++calls;
+  std::string out;
+  std::size_t pos = 0;
+  while (pos < h.size()) {
+    auto eol = h.find("\r\n", pos);
+    auto line = h.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol + 2 - pos);
+    if (!line.starts_with("X-Forged:")) out.append(line);
+    pos += line.size();
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(HeaderGate, HoldsTheHeaderSectionThenPassesTheBodyCutAnywhere) {
+  const std::string msg = "From: a@example.com\r\nX-Forged: yes\r\nSubject: s\r\n\r\nbody\r\n\r\nmore\r\n";
+  const std::string want = "From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n\r\nmore\r\n";
+  for (std::size_t step : {1u, 2u, 3u, 5u, 40u, 1000u}) {
+    int calls = 0;
+    inbound::HeaderGate gate(1024, [&](std::string_view h) { return drop_forged(h, calls); });
+    std::string out;
+    for (std::size_t i = 0; i < msg.size(); i += step) out += gate.feed(std::string_view(msg).substr(i, step));
+    out += gate.finish();
+    EXPECT_EQ(out, want) << "step " << step;
+    EXPECT_EQ(calls, 1) << "step " << step;
+    EXPECT_FALSE(gate.overflowed());
+  }
+}
+
+TEST(HeaderGate, AllHeaderEmptyHeaderAndOverflow) {
+  int calls = 0;
+  inbound::HeaderGate all(1024, [&](std::string_view h) { return drop_forged(h, calls); });
+  EXPECT_EQ(all.feed("Subject: x\r\nX-Forged: 1\r\n"), "");
+  EXPECT_EQ(all.finish(), "Subject: x\r\n");
+
+  inbound::HeaderGate empty(1024, [&](std::string_view h) { return drop_forged(h, calls); });
+  EXPECT_EQ(empty.feed("\r\nX-Forged: body text, not a header\r\n"), "\r\nX-Forged: body text, not a header\r\n");
+
+  inbound::HeaderGate big(64, [&](std::string_view h) { return drop_forged(h, calls); });
+  EXPECT_EQ(big.feed(std::string(40, 'a') + "\r\n"), "");
+  EXPECT_EQ(big.feed(std::string(40, 'b') + "\r\n\r\nbody"), "");
+  EXPECT_TRUE(big.overflowed());
+  EXPECT_EQ(big.feed("more body"), "");
+  EXPECT_EQ(big.finish(), "");
+}

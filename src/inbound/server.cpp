@@ -81,11 +81,19 @@ void arm(const std::shared_ptr<Conn>& c, std::chrono::seconds t) { c->arm(t); }
 template <class T>
 class PerGeneration {
  public:
+  // Built outside the lock (it may load keys). A connection keeps its snapshot for its whole
+  // life, so an older generation may still ask: it gets the newest value rather than a rebuild
+  // (callers check what they take from it against their own snapshot).
   template <class Build>
   std::shared_ptr<const T> get(const config::Settings& s, std::mutex& mu, Build build) {
+    {
+      std::lock_guard lk(mu);
+      if (value_ && generation_ >= s.generation) return value_;
+    }
+    auto fresh = std::make_shared<const T>(build());
     std::lock_guard lk(mu);
-    if (!value_ || generation_ != s.generation) {
-      value_ = std::make_shared<const T>(build());
+    if (!value_ || generation_ < s.generation) {
+      value_ = std::move(fresh);
       generation_ = s.generation;
     }
     return value_;
@@ -343,6 +351,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::string extra_prepend;  // Authentication-Results and the DMARC policy header, or DKIM-Signature
 
     std::optional<auth::dkim::SigningInput> signing;  // sign: header kept, body hashed as it streams
+    // Not checked (outgoing mail, or checks off): the header section is held until it is
+    // complete, forged fields are removed, then everything streams to the spool.
+    std::optional<HeaderGate> gate;
+    std::optional<report::DmarcObservation> dmarc;  // recorded once the outcome is known
 
     bool holding() const { return checks; }
     void end_transaction() {
@@ -351,6 +363,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       extra_prepend.clear();
       spf.reset();
       signing.reset();
+      gate.reset();
+      dmarc.reset();
       checks = sign = outbound = false;
     }
   };
@@ -358,10 +372,14 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   enum class Next { close, start_tls };
 
   std::shared_ptr<const auth::psl::List> public_suffixes() {
-    if (auth.psl) return auth.psl->get();
+    if (auth.psl) {
+      // An empty list would make every "a.b" its own organization (co.uk included): never use one.
+      auto l = auth.psl->get();
+      if (l && l->rule_count() > 0) return l;
+    }
     std::lock_guard lk(mu);
     if (!bundled_psl) {
-      auto l = auth::psl::load_file(std::string(auth::psl::kBundledListPath));
+      auto l = auth::psl::List::parse(auth::psl::bundled_list());
       if (l) bundled_psl = std::make_shared<const auth::psl::List>(std::move(*l));
       else log->error("psl-load-failed error=\"{}\"", l.error().message);
     }
@@ -377,19 +395,60 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     return ids;
   }
 
+  // The policy header names removed from every message: the configured one and the product's
+  // default (mail-client rules written for the default must not be fooled after a rename).
+  static std::vector<std::string> policy_header_names(const config::Settings& s) {
+    std::vector<std::string> names{s.auth_dmarc_header};
+    if (!core::iequals(s.auth_dmarc_header, auth::dmarc::kDefaultHeaderName))
+      names.emplace_back(auth::dmarc::kDefaultHeaderName);
+    return names;
+  }
+
+  // The header section of a message that is not checked, without forged fields (HeaderGate).
+  std::string clean_header(const SessionState& st, std::string_view header_section) {
+    auto r = auth::remove_forged_fields(header_section, our_authserv_ids(*st.snap, st.host),
+                                        policy_header_names(*st.snap));
+    if (!r) return std::string(header_section);  // over the cap: HeaderGate never passes one
+    if (r->removed_policy_headers > 0)
+      log->info("{}: removed-forged-header name={} count={}", st.sid, st.snap->auth_dmarc_header,
+                r->removed_policy_headers);
+    if (r->removed_authentication_results > 0)
+      log->info("{}: removed-forged-header name=Authentication-Results count={}", st.sid,
+                r->removed_authentication_results);
+    return std::move(r->headers);
+  }
+
+  // Spools bytes of the current transaction (and feeds the DKIM signer, if any).
+  void spool(SessionState& st, std::string bytes) {
+    if (bytes.empty()) return;
+    if (st.signing) st.signing->update(bytes);
+    if (!st.have_qid) {
+      st.qid = q.new_id();
+      st.have_qid = true;
+    }
+    st.body_size += bytes.size();
+    q.append_body(st.qid, std::move(bytes));
+  }
+
   // Decides, at MAIL FROM, what this transaction gets: checks (mail from outside) or signing
   // (mail that may relay), and checks SPF now so that auth.spf_reject can refuse the sender.
   static awaitable<smtp::Reply> on_mail(std::shared_ptr<Impl> self, SessionState& st) {
     const auto& snap = *st.snap;
     st.end_transaction();
     st.outbound = st.ctx.authenticated || snap.relay_allowed(st.ctx.client);
+    st.checks = !st.outbound && (snap.auth_spf || snap.auth_dkim_verify || snap.auth_dmarc);
+    if (!st.checks) {
+      Impl* impl = self.get();
+      SessionState* state = &st;
+      st.gate.emplace(auth::dmarc::kMaxHeaderSection,
+                      [impl, state](std::string_view h) { return impl->clean_header(*state, h); });
+    }
     if (st.outbound) {
       st.sign = snap.auth_dkim_sign &&
                 std::any_of(snap.dkim_keys.begin(), snap.dkim_keys.end(), [](const auto& k) { return k.enabled; });
       if (st.sign) st.signing.emplace(auth::dkim::Canon::relaxed);
       co_return smtp::Reply{250, {2, 1, 0}, "Ok"};
     }
-    st.checks = snap.auth_spf || snap.auth_dkim_verify || snap.auth_dmarc;
     if (!snap.auth_spf) co_return smtp::Reply{250, {2, 1, 0}, "Ok"};
     const auto& from = st.s.transaction().mail_from;
     auto op = auth::check_host(self->resolver, auth::spf_mail_from(st.ctx.client, from, st.s.helo_name(), st.host,
@@ -413,8 +472,12 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // The DKIM signers of the current settings generation, by signing domain.
+  struct Signer {
+    std::string selector;
+    auth::dkim::Signer signer;
+  };
   struct Signers {
-    std::unordered_map<std::string, auth::dkim::Signer> by_domain;
+    std::unordered_map<std::string, Signer> by_domain;
   };
   PerGeneration<Signers> signers_cache;
   std::shared_ptr<const Signers> signers(const config::Settings& s) {
@@ -423,7 +486,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       for (const auto& k : s.dkim_keys) {
         if (!k.enabled) continue;
         auto signer = auth::dkim::Signer::load(k.private_pem);
-        if (signer) n.by_domain.emplace(k.domain, std::move(*signer));
+        if (signer) n.by_domain.emplace(k.domain, Signer{k.selector, std::move(*signer)});
         else log->error("dkim-key-unusable domain={} error=\"{}\"", k.domain, signer.error().message);
       }
       return n;
@@ -453,21 +516,30 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     if (key == nullptr) return;
     auto set = signers(snap);
     auto it = set->by_domain.find(key->domain);
-    if (it == set->by_domain.end()) return;  // unusable key: logged when the set was built
+    std::optional<auth::dkim::Signer> own;  // this connection's snapshot has another key than the newest
+    if (it == set->by_domain.end() || it->second.selector != key->selector) {
+      auto loaded = auth::dkim::Signer::load(key->private_pem);
+      if (!loaded) {
+        log->warn("{}: dkim-not-signed domain={} reason=\"{}\"", st.sid, key->domain, loaded.error().message);
+        return;
+      }
+      own = std::move(*loaded);
+    }
+    const auth::dkim::Signer& signer = own ? *own : it->second.signer;
     auth::dkim::SignRequest req;
     req.message = &*msg;
     req.body_digest = st.signing->finish_body();
     req.domain = key->domain;
     req.selector = key->selector;
     req.now = unix_now();
-    auto sig = it->second.sign(req);
+    auto sig = signer.sign(req);
     if (!sig) {
       log->warn("{}: dkim-not-signed domain={} reason=\"{}\"", st.sid, key->domain, sig.error().message);
       return;
     }
     st.extra_prepend = std::move(*sig);
     log->info("{}: dkim-signed d={} s={} a={}", st.sid, key->domain, key->selector,
-              it->second.type() == auth::dkim::KeyType::rsa ? "rsa-sha256" : "ed25519-sha256");
+              signer.type() == auth::dkim::KeyType::rsa ? "rsa-sha256" : "ed25519-sha256");
   }
 
   // DKIM and DMARC (and SPF, if MAIL FROM did not check it) on the held message (RFC 7208, 6376,
@@ -498,15 +570,16 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     auto res = co_await std::move(op);
     std::string dkim_text;
     for (const auto& d : res.dkim)
-      dkim_text += fmt::format("{}{}:{}", dkim_text.empty() ? "" : ",", auth::dkim::to_string(d.result), d.domain);
+      dkim_text += fmt::format("{}{}:{}", dkim_text.empty() ? "" : ",", auth::dkim::to_string(d.result),
+                               core::log_value(d.domain));
     self->log->info("{}: auth-checks spf={} dkim={} dmarc={} from={}", st.sid, auth::to_string(res.spf.result),
                     dkim_text.empty() ? std::string("none") : dkim_text, auth::dmarc::to_string(res.dmarc.result),
-                    res.from.ok() ? res.from.domain : res.from.detail);
+                    core::log_value(res.from.ok() ? res.from.domain : std::string(auth::dmarc::to_string(res.from.problem))));
     auto end = req.message.find("\r\n\r\n");
     std::string_view all(req.message);
     std::string_view headers = end == std::string::npos ? all : all.substr(0, end + 4);
     std::string_view rest = end == std::string::npos ? std::string_view() : all.substr(end + 4);
-    auto decision = auth::decide_inbound(res, headers, our_authserv_ids(snap, st.host), snap.auth_dmarc_header);
+    auto decision = auth::decide_inbound(res, headers, our_authserv_ids(snap, st.host), policy_header_names(snap));
     bool refuse = snap.auth_dmarc && res.action.kind == auth::dmarc::Action::Kind::reject;
     if (!refuse && !decision) {
       // A header section over 1 MiB: no room for the checks' header changes.
@@ -522,17 +595,15 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         self->log->info("{}: removed-forged-header name=Authentication-Results count={}", st.sid,
                         decision->removed_authentication_results);
       st.extra_prepend = std::move(decision->prepend);
-      if (!st.have_qid) {
-        st.qid = self->q.new_id();
-        st.have_qid = true;
-      }
       std::string body = std::move(decision->headers);
       body.append(rest);
-      st.body_size = body.size();
-      self->q.append_body(st.qid, std::move(body));
+      self->spool(st, std::move(body));
     }
-    if (snap.auth_dmarc) self->record_dmarc(snap, res, req, refuse ? std::string() : st.qid.hex());
+    // The DMARC log line and result are written once the outcome is known: now for a refusal,
+    // after the commit otherwise (a failed commit is retried by the client: no double count).
+    if (snap.auth_dmarc) st.dmarc = report::observe(res, req, std::string());
     if (refuse) {
+      self->record_dmarc(st);
       auto ec = smtp::EnhancedCode::parse(res.action.enhanced).value_or(smtp::EnhancedCode{5, 7, 1});
       self->log->warn("{}: reject DATA from=<{}> client={} reason=\"{}\"", st.sid, req.mail_from, st.ip,
                       res.action.text);
@@ -541,12 +612,14 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     co_return std::nullopt;
   }
 
-  // The DMARC log line and the reports.db row of one checked message.
-  void record_dmarc(const config::Settings& snap, const auth::CheckResult& res, const auth::CheckRequest& req,
-                    std::string queue_id) {
-    auto o = report::observe(res, req, std::move(queue_id));
-    if (snap.auth_dmarc_log && auth.dmarc_log) auth.dmarc_log->info(report::log_line(o));
-    if (auth.results && snap.auth_dmarc_results_keep.count() > 0) auth.results->add(std::move(o));
+  // The DMARC log line and the reports.db row of one checked message (st.dmarc), if any.
+  void record_dmarc(SessionState& st, std::string queue_id = {}) {
+    if (!st.dmarc) return;
+    const auto& snap = *st.snap;
+    st.dmarc->queue_id = std::move(queue_id);
+    if (snap.auth_dmarc_log && auth.dmarc_log) auth.dmarc_log->info(report::log_line(*st.dmarc));
+    if (auth.results && snap.auth_dmarc_results_keep.count() > 0) auth.results->add(std::move(*st.dmarc));
+    st.dmarc.reset();
   }
 
   // The TLS lists parsed once per settings generation, not once per connection.
@@ -661,13 +734,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
               st.held += ev->text;
               break;
             }
-            if (st.signing) st.signing->update(ev->text);
-            if (!st.have_qid) {
-              st.qid = self->q.new_id();
-              st.have_qid = true;
-            }
-            st.body_size += ev->text.size();
-            self->q.append_body(st.qid, std::move(ev->text));
+            if (st.gate) self->spool(st, st.gate->feed(ev->text));
+            else self->spool(st, std::move(ev->text));
             break;
           case smtp::EventKind::ask_commit: {
             if (st.checks) {
@@ -678,8 +746,19 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                 s.answer(*refusal);
                 break;
               }
-            } else if (st.signing) {
-              self->sign_message(st);
+            } else if (st.gate) {
+              self->spool(st, st.gate->finish());
+              if (st.gate->overflowed()) {
+                log.warn("{}: reject DATA from=<{}> client={} reason=\"header section longer than {} bytes\"",
+                         st.sid, s.transaction().mail_from, st.ip, auth::dmarc::kMaxHeaderSection);
+                if (st.have_qid) self->q.abort(st.qid);
+                st.have_qid = false;
+                st.body_size = 0;
+                st.end_transaction();
+                s.answer(smtp::Reply{552, {5, 3, 4}, "Message header section too large"});
+                break;
+              }
+              if (st.signing) self->sign_message(st);
             }
             if (!st.have_qid) {
               st.qid = self->q.new_id();
@@ -696,6 +775,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
               log.info("{}: queued from=<{}> size={} nrcpt={} client={} session={}{}{}", st.qid.hex(), from,
                        st.body_size, nrcpt, st.ip, st.sid, st.tls_info.empty() ? "" : " tls=",
                        st.tls_info.empty() ? "" : "yes");
+              self->record_dmarc(st, st.qid.hex());
               s.answer(smtp::Reply{250, {2, 0, 0}, "Ok: queued as " + st.qid.hex()});
             } else {
               log.error("{}: queue-write-failed error=\"{}\" session={}", st.qid.hex(), err, st.sid);

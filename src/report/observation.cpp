@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "gatehouse/core/strings.hpp"
+
 namespace gatehouse::report {
 
 namespace {
@@ -18,18 +20,7 @@ std::string join_uris(const std::vector<auth::dmarc::ReportUri>& uris) {
   return out;
 }
 
-// Log values: printable ASCII without spaces, quotes or '=' stay as they are; anything else is
-// replaced, so one observation is always one line of key=value pairs.
-std::string safe(std::string_view v) {
-  if (v.empty()) return "-";
-  std::string out;
-  out.reserve(v.size());
-  for (char c : v.substr(0, 255)) {
-    auto u = static_cast<unsigned char>(c);
-    out.push_back(u > 32 && u < 127 && c != '"' && c != '=' ? c : '?');
-  }
-  return out;
-}
+std::string safe(std::string_view v) { return core::log_value(v); }
 
 std::string domain_of(std::string_view address) {
   auto at = address.rfind('@');

@@ -133,6 +133,38 @@ class DkimSigningTest(unittest.TestCase):
         self.send("example.com", "inbound-1", source="127.0.0.1")
         self.assertNotIn(b"DKIM-Signature:", self.delivered("inbound-1"))
 
+    def test_forged_verdicts_removed_from_outgoing_and_unchecked_mail(self):
+        records = self.generate("example.com", "sel")
+        self.enable("example.com")
+        forged = (b"Authentication-Results: gw.test; dmarc=pass header.from=bank.example\r\n"
+                  b"Authentication-Results: mx.other.example; spf=pass\r\n"
+                  b"X-SGDMARC-Fail-policy: none\r\n")
+        for source, tag in (("127.0.0.2", "forged-out"), ("127.0.0.1", "forged-in")):
+            with smtplib.SMTP("127.0.0.1", self.gw.port, timeout=30, source_address=(source, 0)) as s:
+                s.ehlo("client.example.com")
+                s.mail("alice@example.com")
+                s.rcpt("bob@remote.example")
+                code, _ = s.data(forged + MESSAGE % (b"example.com", tag.encode()))
+                self.assertEqual(code, 250)
+            msg = self.delivered(tag)
+            self.assertNotIn(b"bank.example", msg, source)
+            self.assertNotIn(b"X-SGDMARC-Fail-policy", msg, source)
+            self.assertIn(b"Authentication-Results: mx.other.example; spf=pass", msg, source)
+        # The outgoing one was signed after the clean-up, so it still verifies.
+        self.assertEqual(dkimpy_verify(self.delivered("forged-out"), records), "pass")
+
+    def test_header_section_over_1_mib_is_refused(self):
+        filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"x" * 1900) for i in range(600))
+        with smtplib.SMTP("127.0.0.1", self.gw.port, timeout=60) as s:
+            s.ehlo("client.example.com")
+            s.mail("alice@example.org")
+            s.rcpt("bob@example.com")
+            code, text = s.data(filler + b"Subject: big\r\n\r\nbody\r\n")
+            self.assertEqual(code, 552)
+            self.assertIn(b"5.3.4", text)
+            # The session goes on.
+            self.assertEqual(s.noop()[0], 250)
+
     def test_cli_refusals(self):
         r = self.gw.cli("dkim", "generate", "not-ours.example", check=False)
         self.assertEqual(r.returncode, 1)

@@ -50,6 +50,20 @@ boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, const Chec
 // CFWS; a token or a quoted-string), or nullopt if the value does not start with one.
 std::optional<std::string> authserv_id_of(std::string_view field_value);
 
+// RFC 8601 §5 and the product's policy header: what is left of a header section once every
+// Authentication-Results field claiming one of `our_ids` (this gateway's authserv-ids, compared
+// case-insensitively) and every field named in `policy_headers` are removed. Other ADMDs'
+// results stay. Byte for byte otherwise. Error only for a header section over
+// dmarc::kMaxHeaderSection. Used on every message that passes the gateway, checked or not.
+struct ForgedFieldRemoval {
+  std::string headers;
+  std::size_t removed_policy_headers = 0;
+  std::size_t removed_authentication_results = 0;
+};
+Expected<ForgedFieldRemoval> remove_forged_fields(std::string_view header_section,
+                                                  const std::vector<std::string>& our_ids,
+                                                  const std::vector<std::string>& policy_headers);
+
 // What inbound does with a checked message (RFC 8601 §5, the DMARC policy rules of
 // dmarc::apply_policy): refuse it (action.kind == reject), or keep it with these header changes.
 struct InboundDecision {
@@ -61,11 +75,9 @@ struct InboundDecision {
 };
 
 // `header_section`: the message up to and including the empty line that ends the header (the
-// whole message if it has no body). `our_ids`: every authserv-id this gateway writes (its host
-// names); an incoming Authentication-Results field claiming one of them is removed, others stay.
-// Every incoming field named `policy_header` is removed. Error only for a header section over
-// dmarc::kMaxHeaderSection.
+// whole message if it has no body). Fields are removed as by remove_forged_fields().
 Expected<InboundDecision> decide_inbound(const CheckResult& result, std::string_view header_section,
-                                         const std::vector<std::string>& our_ids, std::string_view policy_header);
+                                         const std::vector<std::string>& our_ids,
+                                         const std::vector<std::string>& policy_headers);
 
 }  // namespace gatehouse::auth

@@ -2,6 +2,7 @@
 // Received: header we prepend (RFC 5321 §4.4, RFC 3848 "with" keywords).
 #pragma once
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -39,6 +40,33 @@ struct ReceivedInfo {
 // The complete header field, folded, CRLF-terminated. Untrusted parts are sanitised so the
 // client cannot inject header lines.
 std::string received_header(const ReceivedInfo& info);
+// The start of a streamed message (DATA/BDAT chunks cut anywhere) is held until its header
+// section is complete, so that fields can be removed before anything reaches the spool (forged
+// Authentication-Results and policy headers, RFC 8601 §5); the body then passes straight through.
+// At most `max_header` bytes are held: a longer header section makes overflowed() true and
+// everything after it is dropped (the message is then refused at the end of data).
+class HeaderGate {
+ public:
+  // Gets the complete header section (its fields and the empty line that ends it, or the whole
+  // message if it has none) and returns what to spool instead.
+  using Clean = std::function<std::string(std::string_view header_section)>;
+
+  HeaderGate(std::size_t max_header, Clean clean) : max_(max_header), clean_(std::move(clean)) {}
+  // The bytes to spool now: nothing while the header section is incomplete, then the cleaned
+  // header section and the rest of the chunk, then each chunk as it is.
+  std::string feed(std::string_view chunk);
+  // At the end of data: what is still held (a message that is all header), cleaned.
+  std::string finish();
+  bool overflowed() const { return overflowed_; }
+
+ private:
+  std::size_t max_;
+  Clean clean_;
+  std::string held_;
+  bool passing_ = false;
+  bool overflowed_ = false;
+};
+
 // RFC 5322 date-time in UTC, e.g. "Mon, 23 Nov 2026 11:12:41 +0000".
 std::string rfc5322_date(std::chrono::system_clock::time_point t);
 

@@ -54,6 +54,7 @@ class DkimKeys {
   Status remove(std::string_view domain);
 
  private:
+  Expected<std::optional<DkimKeyInfo>> find(std::string_view domain);  // nullopt: no key
   // Runs `statement` (one "?1" for the domain) on an existing key; error if there is none.
   Status change(std::string_view domain, const char* statement, std::string_view what);
   config::Store& store_;

@@ -237,6 +237,12 @@ void SigningInput::update(std::string_view chunk) {
   }
   const std::size_t old = header_.size();
   header_.append(chunk);
+  if (header_.starts_with("\r\n")) {  // an empty header section: the body starts at once
+    body_.update(std::string_view(header_).substr(2));
+    header_.clear();
+    header_done_ = true;
+    return;
+  }
   // The empty line may straddle two chunks: look back 3 bytes.
   auto end = header_.find("\r\n\r\n", old >= 3 ? old - 3 : 0);
   if (end != std::string::npos) {

@@ -241,6 +241,14 @@ TEST_F(DkimSign, SigningInputFromChunksCutAnywhere) {
   ASSERT_TRUE(h);
   ASSERT_EQ(h->headers.size(), 2u);
   EXPECT_EQ(h->headers[1].raw, "Subject: x\r\n");
+  // An empty header section: everything is body.
+  SigningInput none;
+  none.update("\r");
+  none.update("\nFrom: not a header\r\n");
+  auto nh = none.header();
+  ASSERT_TRUE(nh);
+  EXPECT_TRUE(nh->headers.empty());
+  EXPECT_EQ(none.finish_body().canonical_length, 20u);  // "From: not a header\r\n"
   // An endless header section is refused, not kept.
   SigningInput endless;
   const std::string line = "X-Filler: " + std::string(990, 'x') + "\r\n";
