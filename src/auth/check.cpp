@@ -41,21 +41,41 @@ bool safe_token(std::string_view s) {
 
 }  // namespace
 
+MessageParts::MessageParts(std::string_view header_section) {
+  auto m = dkim::split_message(header_section);
+  if (!m) return;
+  header = std::move(*m);
+  header->body.clear();
+  body = dkim::BodyHashes(header->headers, dkim::VerifyOptions{});
+}
+
 boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, const CheckRequest& req) {
+  MessageParts parts;
+  if (auto m = dkim::split_message(req.message)) {
+    parts.body = dkim::BodyHashes(m->headers, dkim::VerifyOptions{});
+    parts.body.update(m->body);
+    m->body.clear();
+    parts.header = std::move(*m);
+  }
+  parts.body.finish();
+  co_return co_await check_message(dns, req, parts);
+}
+
+boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, const CheckRequest& req,
+                                                  const MessageParts& parts) {
   CheckResult out;
   if (req.spf && req.spf_result) out.spf = *req.spf_result;
   else if (req.spf)
     out.spf = co_await check_host(dns, spf_mail_from(req.ip, req.mail_from, req.helo, req.authserv_id, req.now));
 
-  auto msg = dkim::split_message(req.message);
   std::string header_block;
-  if (msg) {
-    for (auto& h : msg->headers) header_block += h.raw;
+  if (parts.header) {
+    for (auto& h : parts.header->headers) header_block += h.raw;
   }
-  if (msg && req.dkim) {
+  if (parts.header && req.dkim) {
     dkim::VerifyOptions vo;
     vo.now = req.now;
-    out.dkim = co_await dkim::verify(dns, *msg, vo);
+    out.dkim = co_await dkim::verify(dns, parts.header->headers, parts.body, vo);
   }
   out.from = dmarc::from_domain(header_block);
 
@@ -77,14 +97,14 @@ boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, const Chec
     out.action = dmarc::invalid_from_action(out.from, req.dmarc_options);
   }
 
-  std::vector<std::string> parts;
+  std::vector<std::string> results;
   if (req.spf) {
     std::string spf = fmt::format("spf={}", to_string(out.spf.result));
     std::string sender = req.mail_from.empty() ? "postmaster@" + req.helo : req.mail_from;
     if (safe_token(sender)) spf += fmt::format(" smtp.mailfrom={}", sender);
-    parts.push_back(spf);
+    results.push_back(spf);
   }
-  if (req.dkim && out.dkim.empty()) parts.push_back("dkim=none");
+  if (req.dkim && out.dkim.empty()) results.push_back("dkim=none");
   for (auto& d : out.dkim) {
     std::string s = fmt::format("dkim={}", dkim::to_string(d.result));
     if (d.result != dkim::Result::pass && d.reason != dkim::Reason::none)
@@ -92,15 +112,15 @@ boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, const Chec
     if (safe_token(d.domain)) s += fmt::format(" header.d={}", d.domain);
     if (safe_token(d.selector)) s += fmt::format(" header.s={}", d.selector);
     if (safe_token(d.header_b)) s += fmt::format(" header.b={}", d.header_b);
-    parts.push_back(s);
+    results.push_back(s);
   }
   if (!req.dmarc) {
-  } else if (out.from.ok() && org) parts.push_back(dmarc::authentication_results(out.dmarc, out.action.applied));
-  else parts.push_back(out.from.ok() ? "dmarc=none" : "dmarc=permerror (no single From address)");
-  if (parts.empty()) parts.push_back("none");
+  } else if (out.from.ok() && org) results.push_back(dmarc::authentication_results(out.dmarc, out.action.applied));
+  else results.push_back(out.from.ok() ? "dmarc=none" : "dmarc=permerror (no single From address)");
+  if (results.empty()) results.push_back("none");
   std::string id = safe_token(req.authserv_id) ? req.authserv_id : "localhost";
   std::string field = "Authentication-Results: " + id;
-  for (auto& p : parts) field += ";\r\n\t" + p;
+  for (auto& p : results) field += ";\r\n\t" + p;
   field += "\r\n";
   out.authentication_results = field;
   co_return out;
@@ -184,21 +204,12 @@ Expected<ForgedFieldRemoval> remove_forged_fields(std::string_view header_sectio
   return out;
 }
 
-Expected<InboundDecision> decide_inbound(const CheckResult& result, std::string_view header_section,
-                                         const std::vector<std::string>& our_ids,
-                                         const std::vector<std::string>& policy_headers) {
-  InboundDecision d;
-  d.action = result.action;
-  if (d.action.kind == dmarc::Action::Kind::reject) return d;
-  auto cleaned = remove_forged_fields(header_section, our_ids, policy_headers);
-  if (!cleaned) return cleaned.error();
-  d.headers = std::move(cleaned->headers);
-  d.removed_policy_headers = cleaned->removed_policy_headers;
-  d.removed_authentication_results = cleaned->removed_authentication_results;
-  d.prepend = result.authentication_results;
-  if (d.action.kind == dmarc::Action::Kind::add_header)
-    d.prepend += fmt::format("{}: {}\r\n", d.action.header_name, d.action.header_value);
-  return d;
+std::string fields_to_add(const CheckResult& result) {
+  if (result.action.kind == dmarc::Action::Kind::reject) return {};
+  std::string out = result.authentication_results;
+  if (result.action.kind == dmarc::Action::Kind::add_header)
+    out += fmt::format("{}: {}\r\n", result.action.header_name, result.action.header_value);
+  return out;
 }
 
 }  // namespace gatehouse::auth

@@ -1,9 +1,10 @@
 // Tests for the whole inbound check (auth/check.hpp) over a StaticZone: the Authentication-Results
 // field (RFC 8601) with spf, each dkim signature and dmarc with the requested policy in a comment;
 // a precomputed SPF result is used as is; the DMARC options (header name, invalid From) reach the
-// action; authserv-id parsing (§2.2) and decide_inbound(): incoming Authentication-Results that
-// claim our authserv-id are removed (§5), those of other ADMDs stay, a forged policy header is
-// removed, the header to add follows the action.
+// action; authserv-id parsing (§2.2) and remove_forged_fields(): incoming Authentication-Results
+// that claim our authserv-id are removed (§5), those of other ADMDs stay, forged policy headers
+// are removed; fields_to_add() follows the action; the streaming form (MessageParts) agrees with
+// the whole-message form.
 // Must not: touch the network or read the clock (now is fixed).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -124,43 +125,53 @@ TEST(AuthservId, Parsing) {
   EXPECT_FALSE(authserv_id_of("gw.test=x;"));
 }
 
-TEST(DecideInbound, RemovesOurAuthResultsAndForgedPolicyHeaderKeepsOthers) {
+TEST(FieldsToAdd, AuthResultsThenPolicyHeaderNothingForARefusal) {
   auto r = check(request("192.0.2.1", "alice@example.org", "From: alice@example.org\r\n\r\nbody\r\n"));
   ASSERT_EQ(r.action.kind, dmarc::Action::Kind::accept);
-  const std::string headers =
-      "Authentication-Results: gw.test; spf=pass smtp.mailfrom=forged@example.org\r\n"
-      "Authentication-Results: mx.other.example;\r\n spf=pass\r\n"
-      "authentication-results: (ours) GW.TEST 1;\r\n\tdkim=pass\r\n"
-      "X-SGDMARC-Fail-policy: none\r\n"
-      "From: alice@example.org\r\n"
-      "\r\n";
-  auto d = decide_inbound(r, headers, {"gw.test", "gw2.test"}, {"X-SGDMARC-Fail-policy"});
-  ASSERT_TRUE(d);
-  EXPECT_EQ(d->removed_authentication_results, 2u);
-  EXPECT_EQ(d->removed_policy_headers, 1u);
-  EXPECT_EQ(d->headers, "Authentication-Results: mx.other.example;\r\n spf=pass\r\nFrom: alice@example.org\r\n\r\n");
-  EXPECT_EQ(d->prepend, r.authentication_results);
-}
+  EXPECT_EQ(fields_to_add(r), r.authentication_results);
 
-TEST(DecideInbound, PolicyHeaderAddedAfterAuthResults) {
-  auto r = check(request("198.51.100.7", "bob@quar.example", "From: bob@quar.example\r\n\r\nbody\r\n"));
-  auto d = decide_inbound(r, "From: bob@quar.example\r\nX-Our: forged\r\nX-SGDMARC-Fail-policy: old\r\n\r\n",
-                          {"gw.test"}, {"X-Our", "X-SGDMARC-Fail-policy"});
-  ASSERT_TRUE(d);
-  EXPECT_EQ(d->removed_policy_headers, 2u);
-  EXPECT_EQ(d->prepend, r.authentication_results + "X-SGDMARC-Fail-policy: quarantine\r\n");
-  EXPECT_EQ(d->headers, "From: bob@quar.example\r\n\r\n");
-}
+  r = check(request("198.51.100.7", "bob@quar.example", "From: bob@quar.example\r\n\r\nbody\r\n"));
+  EXPECT_EQ(fields_to_add(r), r.authentication_results + "X-SGDMARC-Fail-policy: quarantine\r\n");
 
-TEST(DecideInbound, RefusedMessageKeepsNothing) {
   auto req = request("198.51.100.7", "alice@example.org", "From: alice@example.org\r\n\r\nbody\r\n");
   req.dmarc_options.honour_reject = true;
-  auto r = check(req);
-  auto d = decide_inbound(r, "From: alice@example.org\r\n\r\n", {"gw.test"}, {"X-SGDMARC-Fail-policy"});
-  ASSERT_TRUE(d);
-  EXPECT_EQ(d->action.kind, dmarc::Action::Kind::reject);
-  EXPECT_TRUE(d->headers.empty());
-  EXPECT_TRUE(d->prepend.empty());
+  r = check(req);
+  EXPECT_EQ(r.action.kind, dmarc::Action::Kind::reject);
+  EXPECT_EQ(fields_to_add(r), "");
+}
+
+TEST(CheckMessage, StreamedPartsGiveTheSameResultAsTheWholeMessage) {
+  // A DKIM-signed message checked whole and as parts fed in small pieces.
+  auto key = dkim::generate_key(dkim::KeyType::ed25519);
+  ASSERT_TRUE(key);
+  const std::string unsigned_msg = "From: alice@example.org\r\nSubject: s\r\n\r\nline one\r\n\r\n  two  \r\n";
+  auto msg = dkim::split_message(unsigned_msg);
+  ASSERT_TRUE(msg);
+  dkim::SignRequest sr;
+  sr.private_key = key->private_pem;
+  sr.message = &*msg;
+  sr.domain = "example.org";
+  sr.selector = "s";
+  sr.now = kNow;
+  const std::string signed_msg = dkim::sign(sr) + unsigned_msg;
+  auto z = zone();
+  z.add_txt("s._domainkey.example.org", dkim::split_txt_strings(key->record));
+  auto req = request("192.0.2.1", "alice@example.org", signed_msg);
+  auto whole = dmarc::test::run(check_message(z, req));
+  ASSERT_EQ(whole.dkim.size(), 1u);
+  EXPECT_EQ(whole.dkim[0].result, dkim::Result::pass) << whole.dkim[0].detail;
+
+  const auto end = signed_msg.find("\r\n\r\n") + 4;
+  MessageParts parts(std::string_view(signed_msg).substr(0, end));
+  ASSERT_TRUE(parts.header);
+  for (std::size_t i = end; i < signed_msg.size(); i += 3) parts.body.update(std::string_view(signed_msg).substr(i, 3));
+  parts.body.finish();
+  CheckRequest no_text = req;
+  no_text.message.clear();
+  auto streamed = dmarc::test::run(check_message(z, no_text, parts));
+  EXPECT_EQ(streamed.authentication_results, whole.authentication_results);
+  ASSERT_EQ(streamed.dkim.size(), 1u);
+  EXPECT_EQ(streamed.dkim[0].result, dkim::Result::pass);
 }
 
 TEST(RemoveForgedFields, OnlyOursAndThePolicyNamesLeave) {

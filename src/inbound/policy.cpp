@@ -60,7 +60,10 @@ std::string received_header(const ReceivedInfo& i) {
 }
 
 std::string HeaderGate::feed(std::string_view chunk) {
-  if (passing_) return std::string(chunk);
+  if (passing_) {
+    if (body_) body_(chunk);
+    return std::string(chunk);
+  }
   if (overflowed_) return {};
   const std::size_t old = held_.size();
   held_.append(chunk);
@@ -83,6 +86,7 @@ std::string HeaderGate::feed(std::string_view chunk) {
   }
   passing_ = true;
   std::string out = clean_(std::string_view(held_).substr(0, end + 2));
+  if (body_) body_(std::string_view(held_).substr(end + 2));
   out.append(held_, end + 2);
   held_.clear();
   held_.shrink_to_fit();

@@ -128,11 +128,15 @@ TEST(HeaderGate, HoldsTheHeaderSectionThenPassesTheBodyCutAnywhere) {
   const std::string want = "From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n\r\nmore\r\n";
   for (std::size_t step : {1u, 2u, 3u, 5u, 40u, 1000u}) {
     int calls = 0;
-    inbound::HeaderGate gate(1024, [&](std::string_view h) { return drop_forged(h, calls); });
+    std::string body;
+    inbound::HeaderGate gate(
+        1024, [&](std::string_view h) { return drop_forged(h, calls); },
+        [&](std::string_view b) { body.append(b); });
     std::string out;
     for (std::size_t i = 0; i < msg.size(); i += step) out += gate.feed(std::string_view(msg).substr(i, step));
     out += gate.finish();
     EXPECT_EQ(out, want) << "step " << step;
+    EXPECT_EQ(body, "body\r\n\r\nmore\r\n") << "step " << step;
     EXPECT_EQ(calls, 1) << "step " << step;
     EXPECT_FALSE(gate.overflowed());
   }

@@ -6,10 +6,10 @@
 // session can still say 421 before closing.
 // Mail authentication: a transaction from a client that may relay (relay_networks or SMTP AUTH)
 // is ours going out: it is not SPF/DKIM/DMARC-checked, and it is DKIM-signed when its From
-// domain has an enabled key (the body streams to the spool and is hashed on the way; only the
-// header section is kept). Any other transaction is checked (auth.spf at MAIL FROM, so that
-// auth.spf_reject refuses before the data; DKIM and DMARC at end of data); a checked message is
-// held in memory (at most smtp.max_message_size) until the end of data.
+// domain has an enabled key. Any other transaction is checked (auth.spf at MAIL FROM, so that
+// auth.spf_reject refuses before the data; DKIM and DMARC at end of data). Either way only the
+// header section is held (at most 1 MiB, to remove forged fields); the body streams to the spool
+// and is hashed on the way; a refused message's chunks are discarded, never committed.
 // Must not: block an io thread, hold a lock across co_await, log message bodies.
 #include "gatehouse/inbound/server.hpp"
 
@@ -340,30 +340,25 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::size_t messages = 0;
     std::string tls_info;  // "version=... cipher=... bits=N" once TLS is up
     std::string auth_user;
-    // With SPF/DKIM/DMARC checks on, the message is held in memory (bounded by
-    // smtp.max_message_size) until the checks ran: forged result headers are removed and the
-    // results prepended before anything reaches the spool.
+    // Every transaction's header section is held until it is complete (HeaderGate): forged
+    // fields are removed, then the message streams to the spool. Checks read the header section
+    // and DKIM body hashes computed on the way (never the whole message); signing likewise.
     bool outbound = false;   // this transaction may relay: sign, do not check
     bool checks = false;     // run SPF/DKIM/DMARC on this transaction
     bool sign = false;       // DKIM-sign this transaction if its From domain has a key
     std::optional<auth::SpfOutcome> spf;  // checked at MAIL FROM
-    std::string held;
     std::string extra_prepend;  // Authentication-Results and the DMARC policy header, or DKIM-Signature
-
-    std::optional<auth::dkim::SigningInput> signing;  // sign: header kept, body hashed as it streams
-    // Not checked (outgoing mail, or checks off): the header section is held until it is
-    // complete, forged fields are removed, then everything streams to the spool.
     std::optional<HeaderGate> gate;
+    auth::MessageParts parts;  // checks: header fields and body hashes
+    std::optional<auth::dkim::SigningInput> signing;  // sign: header kept, body hashed as it streams
     std::optional<report::DmarcObservation> dmarc;  // recorded once the outcome is known
 
-    bool holding() const { return checks; }
     void end_transaction() {
-      held.clear();
-      held.shrink_to_fit();
       extra_prepend.clear();
       spf.reset();
-      signing.reset();
       gate.reset();
+      parts = auth::MessageParts();
+      signing.reset();
       dmarc.reset();
       checks = sign = outbound = false;
     }
@@ -418,6 +413,14 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     return std::move(r->headers);
   }
 
+  // Drops the current transaction: its spooled chunks (never committed) and its state.
+  void discard(SessionState& st) {
+    if (st.have_qid) q.abort(st.qid);
+    st.have_qid = false;
+    st.body_size = 0;
+    st.end_transaction();
+  }
+
   // Spools bytes of the current transaction (and feeds the DKIM signer, if any).
   void spool(SessionState& st, std::string bytes) {
     if (bytes.empty()) return;
@@ -437,11 +440,19 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     st.end_transaction();
     st.outbound = st.ctx.authenticated || snap.relay_allowed(st.ctx.client);
     st.checks = !st.outbound && (snap.auth_spf || snap.auth_dkim_verify || snap.auth_dmarc);
-    if (!st.checks) {
+    {
       Impl* impl = self.get();
       SessionState* state = &st;
-      st.gate.emplace(auth::dmarc::kMaxHeaderSection,
-                      [impl, state](std::string_view h) { return impl->clean_header(*state, h); });
+      HeaderGate::Body body;
+      if (st.checks) body = [state](std::string_view b) { state->parts.body.update(b); };
+      st.gate.emplace(
+          auth::dmarc::kMaxHeaderSection,
+          [impl, state](std::string_view h) {
+            // The checks see the header section as received; the spool gets it cleaned.
+            if (state->checks) state->parts = auth::MessageParts(h);
+            return impl->clean_header(*state, h);
+          },
+          std::move(body));
     }
     if (st.outbound) {
       st.sign = snap.auth_dkim_sign &&
@@ -542,18 +553,16 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
               signer.type() == auth::dkim::KeyType::rsa ? "rsa-sha256" : "ed25519-sha256");
   }
 
-  // DKIM and DMARC (and SPF, if MAIL FROM did not check it) on the held message (RFC 7208, 6376,
-  // 7489, 8601). Returns the reply when the message is refused; otherwise spools the message
-  // with forged policy headers and Authentication-Results claiming our authserv-id removed, and
-  // records the headers to prepend. Every DMARC-checked message goes to the DMARC log and results.
+  // DKIM and DMARC (and SPF, if MAIL FROM did not check it) on the message that streamed to the
+  // spool (RFC 7208, 6376, 7489, 8601), from its header section and body hashes. Returns the
+  // reply when the message is refused (its spooled chunks are then discarded); otherwise records
+  // the fields to prepend. Every DMARC-checked message goes to the DMARC log and results.
   static awaitable<std::optional<smtp::Reply>> run_checks(std::shared_ptr<Impl> self, SessionState& st) {
     const auto& snap = *st.snap;
     auth::CheckRequest req;
     req.ip = st.ctx.client;
     req.helo = st.s.helo_name();
     req.mail_from = st.s.transaction().mail_from;
-    req.message = std::move(st.held);
-    st.held.clear();
     req.authserv_id = st.host;
     req.now = unix_now();
     req.sample = static_cast<unsigned>(std::random_device{}() % 100);
@@ -566,7 +575,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     req.dkim = snap.auth_dkim_verify;
     req.dmarc = snap.auth_dmarc;
     req.spf_result = st.spf;
-    auto op = auth::check_message(self->resolver, req);
+    st.parts.body.finish();
+    auto op = auth::check_message(self->resolver, req, st.parts);
     auto res = co_await std::move(op);
     std::string dkim_text;
     for (const auto& d : res.dkim)
@@ -575,30 +585,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     self->log->info("{}: auth-checks spf={} dkim={} dmarc={} from={}", st.sid, auth::to_string(res.spf.result),
                     dkim_text.empty() ? std::string("none") : dkim_text, auth::dmarc::to_string(res.dmarc.result),
                     core::log_value(res.from.ok() ? res.from.domain : std::string(auth::dmarc::to_string(res.from.problem))));
-    auto end = req.message.find("\r\n\r\n");
-    std::string_view all(req.message);
-    std::string_view headers = end == std::string::npos ? all : all.substr(0, end + 4);
-    std::string_view rest = end == std::string::npos ? std::string_view() : all.substr(end + 4);
-    auto decision = auth::decide_inbound(res, headers, our_authserv_ids(snap, st.host), policy_header_names(snap));
     bool refuse = snap.auth_dmarc && res.action.kind == auth::dmarc::Action::Kind::reject;
-    if (!refuse && !decision) {
-      // A header section over 1 MiB: no room for the checks' header changes.
-      self->log->warn("{}: reject DATA from=<{}> client={} reason=\"{}\"", st.sid, req.mail_from, st.ip,
-                      decision.error().message);
-      co_return smtp::Reply{552, {5, 3, 4}, "Message header section too large"};
-    }
-    if (!refuse) {
-      if (decision->removed_policy_headers > 0)
-        self->log->info("{}: removed-forged-header name={} count={}", st.sid, snap.auth_dmarc_header,
-                        decision->removed_policy_headers);
-      if (decision->removed_authentication_results > 0)
-        self->log->info("{}: removed-forged-header name=Authentication-Results count={}", st.sid,
-                        decision->removed_authentication_results);
-      st.extra_prepend = std::move(decision->prepend);
-      std::string body = std::move(decision->headers);
-      body.append(rest);
-      self->spool(st, std::move(body));
-    }
+    if (!refuse) st.extra_prepend = auth::fields_to_add(res);
     // The DMARC log line and result are written once the outcome is known: now for a refusal,
     // after the commit otherwise (a failed commit is retried by the client: no double count).
     if (snap.auth_dmarc) st.dmarc = report::observe(res, req, std::string());
@@ -730,35 +718,30 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
             break;
           }
           case smtp::EventKind::body:
-            if (st.holding()) {
-              st.held += ev->text;
-              break;
-            }
             if (st.gate) self->spool(st, st.gate->feed(ev->text));
             else self->spool(st, std::move(ev->text));
             break;
           case smtp::EventKind::ask_commit: {
-            if (st.checks) {
-              auto op = run_checks(self, st);
-              auto refusal = co_await std::move(op);
-              if (refusal) {
-                st.end_transaction();
-                s.answer(*refusal);
-                break;
-              }
-            } else if (st.gate) {
+            if (st.gate) {
               self->spool(st, st.gate->finish());
               if (st.gate->overflowed()) {
                 log.warn("{}: reject DATA from=<{}> client={} reason=\"header section longer than {} bytes\"",
                          st.sid, s.transaction().mail_from, st.ip, auth::dmarc::kMaxHeaderSection);
-                if (st.have_qid) self->q.abort(st.qid);
-                st.have_qid = false;
-                st.body_size = 0;
-                st.end_transaction();
+                self->discard(st);
                 s.answer(smtp::Reply{552, {5, 3, 4}, "Message header section too large"});
                 break;
               }
-              if (st.signing) self->sign_message(st);
+            }
+            if (st.checks) {
+              auto op = run_checks(self, st);
+              auto refusal = co_await std::move(op);
+              if (refusal) {
+                self->discard(st);
+                s.answer(*refusal);
+                break;
+              }
+            } else if (st.signing) {
+              self->sign_message(st);
             }
             if (!st.have_qid) {
               st.qid = self->q.new_id();
@@ -787,10 +770,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
             break;
           }
           case smtp::EventKind::abort_body:
-            st.end_transaction();
-            if (st.have_qid) self->q.abort(st.qid);
-            st.have_qid = false;
-            st.body_size = 0;
+            self->discard(st);
             break;
           case smtp::EventKind::start_tls:
             // The session discarded any bytes pipelined after STARTTLS (command injection).

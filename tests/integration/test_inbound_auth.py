@@ -81,9 +81,15 @@ class InboundAuthTest(unittest.TestCase):
 
         self.gw.cli("config", "set", "auth.dmarc_honour_reject", "on")
         time.sleep(1.0)
-        code, text = self.send("alice@example.org", b"From: alice@example.org\r\nSubject: y\r\n\r\nbody\r\n")
+        code, text = self.send("alice@example.org", b"From: alice@example.org\r\nSubject: refused-y\r\n\r\nbody\r\n")
         self.assertEqual(code, 550)
         self.assertIn(b"5.7.1", text)
+        # The refused message streamed into the spool during DATA; it must never be delivered.
+        code, _ = self.send("bob@quar.example", b"From: bob@quar.example\r\nSubject: after-y\r\n\r\nhello\r\n")
+        self.assertEqual(code, 250)
+        self.delivered(b"after-y")
+        self.assertFalse([m for m in self.sink.messages() if b"refused-y" in m])
+        wait_until(lambda: "queue is empty" in self.gw.cli("queue", "list").stdout, what="an empty queue")
 
     def test_quarantine_policy_is_marked(self):
         code, _ = self.send("bob@quar.example", b"From: Bob <bob@quar.example>\r\n\r\nhello\r\n")

@@ -46,6 +46,22 @@ struct CheckResult {
 // `dns` and `req` must outlive the awaitable (the message is not copied: it can be large).
 boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, const CheckRequest& req);
 
+// The streaming form (inbound: the body goes to the spool as it arrives and is never held).
+// A message reduced to what the checks read: its header section split into fields, and the DKIM
+// body hashes those fields ask for.
+struct MessageParts {
+  std::optional<dkim::Message> header;  // the fields (body empty); nullopt: the section does not split
+  dkim::BodyHashes body;                // fed with the body, then finish()ed before checking
+
+  MessageParts() = default;
+  // From the complete header section (fields and the empty line that ends it, or the whole
+  // message if it has none): splits it and sets up the body hashes its signatures need.
+  explicit MessageParts(std::string_view header_section);
+};
+// `dns`, `req` and `parts` must outlive the awaitable; req.message is not read.
+boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, const CheckRequest& req,
+                                                  const MessageParts& parts);
+
 // RFC 8601 §2.2: the authserv-id at the start of an Authentication-Results field value (after
 // CFWS; a token or a quoted-string), or nullopt if the value does not start with one.
 std::optional<std::string> authserv_id_of(std::string_view field_value);
@@ -64,20 +80,8 @@ Expected<ForgedFieldRemoval> remove_forged_fields(std::string_view header_sectio
                                                   const std::vector<std::string>& our_ids,
                                                   const std::vector<std::string>& policy_headers);
 
-// What inbound does with a checked message (RFC 8601 §5, the DMARC policy rules of
-// dmarc::apply_policy): refuse it (action.kind == reject), or keep it with these header changes.
-struct InboundDecision {
-  dmarc::Action action;
-  std::string headers;   // the header section without the removed fields (CRLF, with its empty line)
-  std::string prepend;   // Authentication-Results, then the policy header if the action adds one
-  std::size_t removed_policy_headers = 0;      // fields named like our policy header (forged)
-  std::size_t removed_authentication_results = 0;  // fields claiming one of our authserv-ids
-};
-
-// `header_section`: the message up to and including the empty line that ends the header (the
-// whole message if it has no body). Fields are removed as by remove_forged_fields().
-Expected<InboundDecision> decide_inbound(const CheckResult& result, std::string_view header_section,
-                                         const std::vector<std::string>& our_ids,
-                                         const std::vector<std::string>& policy_headers);
+// The header fields inbound adds above a checked message it accepts: the Authentication-Results
+// field, then the policy header when the action marks the message ("" for a refusal).
+std::string fields_to_add(const CheckResult& result);
 
 }  // namespace gatehouse::auth

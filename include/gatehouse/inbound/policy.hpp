@@ -50,8 +50,11 @@ class HeaderGate {
   // Gets the complete header section (its fields and the empty line that ends it, or the whole
   // message if it has none) and returns what to spool instead.
   using Clean = std::function<std::string(std::string_view header_section)>;
+  // Sees every body byte once (after the header section), e.g. for DKIM body hashes.
+  using Body = std::function<void(std::string_view body_bytes)>;
 
-  HeaderGate(std::size_t max_header, Clean clean) : max_(max_header), clean_(std::move(clean)) {}
+  HeaderGate(std::size_t max_header, Clean clean, Body body = {})
+      : max_(max_header), clean_(std::move(clean)), body_(std::move(body)) {}
   // The bytes to spool now: nothing while the header section is incomplete, then the cleaned
   // header section and the rest of the chunk, then each chunk as it is.
   std::string feed(std::string_view chunk);
@@ -62,6 +65,7 @@ class HeaderGate {
  private:
   std::size_t max_;
   Clean clean_;
+  Body body_;
   std::string held_;
   bool passing_ = false;
   bool overflowed_ = false;
