@@ -1,6 +1,7 @@
 // Control socket server (Asio, local stream sockets) and its blocking POSIX client.
 // Must not: accept from the network (Unix socket only), block an io thread on a slow client
-// (every read/write has a deadline), or return secrets (the registry never exposes any).
+// (every read/write has a deadline) or on a slow operation (registry calls run on a worker
+// thread), or return secrets (the registry never exposes any).
 #include "control.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -9,8 +10,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json/parse.hpp>
@@ -32,6 +35,26 @@ namespace asio = boost::asio;
 using local = asio::local::stream_protocol;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
+using CallOutcome = Expected<boost::json::value>;
+
+// Runs one registry call on `pool` (operations open SQLite, generate keys or walk the spool:
+// never on an io thread) and completes on the awaiting coroutine's executor.
+template <class Token>
+auto async_call(asio::thread_pool& pool, const service::Registry& reg, std::string method, service::Params params,
+                Token&& token) {
+  auto init = [&pool, &reg](auto handler, std::string m, service::Params p) {
+    auto ex = asio::get_associated_executor(handler);
+    auto work = asio::make_work_guard(ex);
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    asio::post(pool, [h, ex, work, &reg, m = std::move(m), p = std::move(p)]() mutable {
+      auto res = std::make_shared<CallOutcome>(reg.call(m, p));
+      asio::post(ex, [h, res]() mutable { (*h)(std::move(*res)); });
+      work.reset();
+    });
+  };
+  return asio::async_initiate<Token, void(CallOutcome)>(init, token, std::move(method), std::move(params));
+}
+
 struct ControlServer::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& i, std::filesystem::path p, const service::Registry& r)
       : ioc(i), path(std::move(p)), reg(r), acceptor(asio::make_strand(i)) {}
@@ -39,6 +62,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<Impl> {
   std::filesystem::path path;
   const service::Registry& reg;
   local::acceptor acceptor;
+  asio::thread_pool pool{1};
 
   static asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
     for (;;) {
@@ -76,7 +100,9 @@ struct ControlServer::Impl : std::enable_shared_from_this<Impl> {
       service::Params params;
       if (auto* p = o.if_contains("params"); p && p->is_object()) params = p->as_object();
       std::string method(o.at("method").as_string());
-      auto res = self->reg.call(method, params);
+      // Named first: GCC 12 mishandles temporaries built inside a co_await expression.
+      auto op = async_call(self->pool, self->reg, method, std::move(params), asio::use_awaitable);
+      auto res = co_await std::move(op);
       if (res) reply = {{"ok", true}, {"result", std::move(*res)}};
       else reply = {{"ok", false}, {"error", res.error().message}};
       core::log::get("control")->info("call method={} ok={}", method, res.has_value());
