@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -283,6 +284,74 @@ int cmd_queue(const fsys::path& data_dir, const std::vector<std::string>& a) {
   return 0;
 }
 
+// --- DNS for CLI commands ----------------------------------------------------------------------
+
+// c-ares on the configured dns.servers, for a command that asks DNS once (run ioc afterwards).
+Expected<std::unique_ptr<dns::Resolver>> cli_resolver(boost::asio::io_context& ioc, const config::Settings& s,
+                                                      std::chrono::milliseconds timeout = std::chrono::seconds(3)) {
+  dns::CaresOptions o;
+  o.servers = s.dns_servers;
+  o.timeout = timeout;
+  try {
+    return std::unique_ptr<dns::Resolver>(std::make_unique<dns::CaresResolver>(ioc, o));
+  } catch (const std::exception& e) {
+    return make_error(fmt::format("dns.servers: {}", e.what()));
+  }
+}
+
+// --- dkim --------------------------------------------------------------------------------------
+
+// After `dkim show|enable`: is the key's record in DNS yet (asked through dns.servers)? A key
+// signing before its record is published makes receivers fail the signature, so say so plainly.
+void print_dkim_dns_check(const fsys::path& data_dir, const service::Registry& reg, const std::string& domain,
+                          bool enabling) {
+  auto info = reg.call("dkim.show", service::Params{{"domain", domain}});
+  if (!info || !info->is_object()) return;
+  const auto& o = info->as_object();
+  const std::string name(o.at("dns_name").as_string());
+  const std::string record(o.at("record").as_string());
+  auto store = open_store(data_dir);
+  if (!store) return;
+  auto snap = (*store)->load_settings(1);
+  if (!snap) return;
+  boost::asio::io_context ioc;
+  auto resolver = cli_resolver(ioc, **snap, std::chrono::seconds(2));
+  if (!resolver) return;
+  std::optional<dns::Answer> answer;
+  auto q = (*resolver)->query(name, dns::RrType::TXT);
+  boost::asio::co_spawn(ioc, std::move(q), [&](std::exception_ptr e, dns::Answer a) {
+    if (!e) answer = std::move(a);
+  });
+  ioc.run();
+  resolver->reset();
+  auto squeeze = [](std::string_view t) {
+    std::string out;
+    for (char c : t)
+      if (c != ' ' && c != '\t') out += c;
+    return out;
+  };
+  std::string text;
+  bool warn = true;
+  if (!answer || answer->status == dns::Status::temp_failure || answer->status == dns::Status::perm_failure) {
+    text = fmt::format("could not be checked: DNS did not answer for {} ({})", name,
+                       answer ? answer->error : std::string("no answer"));
+  } else if (std::any_of(answer->txt.begin(), answer->txt.end(),
+                         [&](const std::string& t) { return squeeze(t) == squeeze(record); })) {
+    text = fmt::format("published: {} holds this key's record", name);
+    warn = false;
+  } else if (!answer->txt.empty()) {
+    text = fmt::format("{} holds a different record: receivers will fail this key's signatures until the "
+                       "record above is published there",
+                       name);
+  } else {
+    text = fmt::format("{} has no TXT record yet: receivers will fail this key's signatures until the record "
+                       "above is published",
+                       name);
+  }
+  std::printf("dns:      %s\n", text.c_str());
+  if (warn && enabling) core::cli::note("warning: signing is on, but " + text);
+}
+
 // --- check-message ---------------------------------------------------------------------------
 
 // What the gateway would conclude about MESSAGE arriving from IP with HELO and MAIL FROM: SPF,
@@ -329,13 +398,9 @@ int cmd_check_message(const fsys::path& data_dir, const std::vector<std::string>
     if (!z) return fail(z.error().message);
     resolver = std::make_unique<dns::StaticZone>(std::move(*z));
   } else {
-    dns::CaresOptions o;
-    o.servers = (*snap)->dns_servers;
-    try {
-      resolver = std::make_unique<dns::CaresResolver>(ioc, o);
-    } catch (const std::exception& e) {
-      return fail(fmt::format("dns.servers: {}", e.what()));
-    }
+    auto r = cli_resolver(ioc, **snap);
+    if (!r) return fail(r.error().message);
+    resolver = std::move(*r);
   }
   auth::CheckRequest req;
   req.ip = *ip;
@@ -709,7 +774,10 @@ int main(int argc, char** argv) {
       if (auto st = core::fs::ensure_dir(dir); !st) return fail(st.error().message);
       service::Registry reg;
       service::register_dkim_ops(reg, dir / "gatehouse.db");
-      return service::run_dkim_command(reg, rest);
+      int rc = service::run_dkim_command(reg, rest);
+      if (rc == 0 && rest.size() == 2 && (rest[0] == "show" || rest[0] == "enable"))
+        print_dkim_dns_check(dir, reg, rest[1], rest[0] == "enable");
+      return rc;
     }
     if (cmd == "service") return app::service_command(rest, [&](app::StopSignal& stop) { return cmd_run(dir, stop); });
     if (cmd == "config" || cmd == "domain" || cmd == "relay" || cmd == "cert" || cmd == "list" || cmd == "user") {

@@ -51,9 +51,19 @@ def signed_part(delivered):
 
 
 class DkimSigningTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        # `dkim show|enable` look the key record up; this DNS server knows none of them.
+        cls.dns = Dnsmasq("--local=/example/", "--local=/com/", "--local=/net/").start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dns.cleanup()
+
     def setUp(self):
         self.sink = SmtpSink().start()
         self.gw = Gateway()
+        self.gw.cli("config", "set", "dns.servers", f"127.0.0.1:{self.dns.port}")
         self.gw.add_domain("example.com", self.sink)
         self.gw.add_domain("example.net", self.sink)
         self.gw.add_domain("remote.example", self.sink)
@@ -164,6 +174,22 @@ class DkimSigningTest(unittest.TestCase):
             self.assertIn(b"5.3.4", text)
             # The session goes on.
             self.assertEqual(s.noop()[0], 250)
+
+    def test_show_and_enable_check_the_published_record(self):
+        records = self.generate("example.com", "pub")
+        r = self.gw.cli("dkim", "enable", "example.com")
+        self.assertIn("dns:      pub._domainkey.example.com has no TXT record yet", r.stdout)
+        self.assertIn("warning: signing is on, but", r.stderr)
+        name, record = next(iter(records.items()))
+        published = Dnsmasq(f"--txt-record={name}," + ",".join(txt_strings(record))).start()
+        try:
+            self.gw.cli("config", "set", "dns.servers", f"127.0.0.1:{published.port}")
+            r = self.gw.cli("dkim", "show", "example.com")
+            self.assertIn("dns:      published: pub._domainkey.example.com holds this key's record", r.stdout)
+            r = self.gw.cli("dkim", "enable", "example.com")
+            self.assertNotIn("warning", r.stderr)
+        finally:
+            published.cleanup()
 
     def test_cli_refusals(self):
         r = self.gw.cli("dkim", "generate", "not-ours.example", check=False)
