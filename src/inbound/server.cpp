@@ -46,6 +46,7 @@
 #include "gatehouse/auth/psl.hpp"
 #include "gatehouse/report/observation.hpp"
 #include "gatehouse/report/results_store.hpp"
+#include "gatehouse/dns/deadline.hpp"
 #include "gatehouse/dns/resolver.hpp"
 #include "gatehouse/inbound/policy.hpp"
 #include "gatehouse/tlspolicy/policy.hpp"
@@ -67,6 +68,9 @@ using asio::awaitable;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
+
+constexpr std::chrono::seconds kSpfTimeLimit{20};     // RFC 7208 §4.6.4
+constexpr std::chrono::seconds kChecksTimeLimit{30};  // DKIM keys + DMARC records at end of data
 
 // One inbound connection: the socket with its watchdog, plus the idle flag shutdown reads.
 struct Conn : net::TimedSocket {
@@ -462,8 +466,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     }
     if (!snap.auth_spf) co_return smtp::Reply{250, {2, 1, 0}, "Ok"};
     const auto& from = st.s.transaction().mail_from;
-    auto op = auth::check_host(self->resolver, auth::spf_mail_from(st.ctx.client, from, st.s.helo_name(), st.host,
-                                                                   unix_now()));
+    // RFC 7208 §4.6.4: the whole evaluation stops after 20 s with temperror.
+    dns::DeadlineResolver limited(self->resolver, core::system_clock(), kSpfTimeLimit, "SPF evaluation");
+    auto op = auth::check_host(limited, auth::spf_mail_from(st.ctx.client, from, st.s.helo_name(), st.host,
+                                                            unix_now()));
     st.spf = co_await std::move(op);
     self->log->info("{}: spf result={} from=<{}> client={}{}{}", st.sid, auth::to_string(st.spf->result), from, st.ip,
                     st.spf->mechanism.empty() ? "" : " mechanism=", st.spf->mechanism);
@@ -576,7 +582,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     req.dmarc = snap.auth_dmarc;
     req.spf_result = st.spf;
     st.parts.body.finish();
-    auto op = auth::check_message(self->resolver, req, st.parts);
+    // DKIM key and DMARC record look-ups together end within kChecksTimeLimit (temperror after).
+    dns::DeadlineResolver limited(self->resolver, core::system_clock(), kChecksTimeLimit, "DKIM/DMARC look-ups");
+    auto op = auth::check_message(limited, req, st.parts);
     auto res = co_await std::move(op);
     std::string dkim_text;
     for (const auto& d : res.dkim)
