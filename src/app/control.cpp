@@ -47,7 +47,16 @@ auto async_call(asio::thread_pool& pool, const service::Registry& reg, std::stri
     auto work = asio::make_work_guard(ex);
     auto h = std::make_shared<decltype(handler)>(std::move(handler));
     asio::post(pool, [h, ex, work, &reg, m = std::move(m), p = std::move(p)]() mutable {
-      auto res = std::make_shared<CallOutcome>(reg.call(m, p));
+      // An exception must not reach the pool thread (Asio would call std::terminate): it fails
+      // this one call, as it failed this one connection when calls ran in the coroutine.
+      std::shared_ptr<CallOutcome> res;
+      try {
+        res = std::make_shared<CallOutcome>(reg.call(m, p));
+      } catch (const std::exception& e) {
+        res = std::make_shared<CallOutcome>(make_error(fmt::format("{}: internal error: {}", m, e.what())));
+      } catch (...) {
+        res = std::make_shared<CallOutcome>(make_error(fmt::format("{}: internal error", m)));
+      }
       asio::post(ex, [h, res]() mutable { (*h)(std::move(*res)); });
       work.reset();
     });
@@ -135,6 +144,8 @@ Status ControlServer::start() {
   asio::co_spawn(impl_->acceptor.get_executor(), Impl::accept_loop(impl_), asio::detached);
   return {};
 }
+
+void ControlServer::join() { impl_->pool.join(); }
 
 void ControlServer::stop() {
   auto self = impl_;

@@ -22,6 +22,9 @@ class ControlServer {
   ~ControlServer();
   Status start();
   void stop();
+  // Waits for a registry call still running on the worker thread. Call after the io threads
+  // have stopped and before anything the registry's operations use (queue, delivery) is destroyed.
+  void join();
 
  private:
   struct Impl;

@@ -288,10 +288,12 @@ int cmd_queue(const fsys::path& data_dir, const std::vector<std::string>& a) {
 
 // c-ares on the configured dns.servers, for a command that asks DNS once (run ioc afterwards).
 Expected<std::unique_ptr<dns::Resolver>> cli_resolver(boost::asio::io_context& ioc, const config::Settings& s,
-                                                      std::chrono::milliseconds timeout = std::chrono::seconds(3)) {
+                                                      std::chrono::milliseconds timeout = std::chrono::seconds(3),
+                                                      int tries = 2) {
   dns::CaresOptions o;
   o.servers = s.dns_servers;
   o.timeout = timeout;
+  o.tries = tries;
   try {
     return std::unique_ptr<dns::Resolver>(std::make_unique<dns::CaresResolver>(ioc, o));
   } catch (const std::exception& e) {
@@ -315,7 +317,7 @@ void print_dkim_dns_check(const fsys::path& data_dir, const service::Registry& r
   auto snap = (*store)->load_settings(1);
   if (!snap) return;
   boost::asio::io_context ioc;
-  auto resolver = cli_resolver(ioc, **snap, std::chrono::seconds(2));
+  auto resolver = cli_resolver(ioc, **snap, std::chrono::seconds(2), 1);
   if (!resolver) return;
   std::optional<dns::Answer> answer;
   auto q = (*resolver)->query(name, dns::RrType::TXT);
@@ -716,6 +718,7 @@ int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {
   for (unsigned i = 1; i < n; ++i) threads.emplace_back([&] { ioc.run(); });
   ioc.run();
   for (auto& t : threads) t.join();
+  control.join();  // a registry call still running uses the queue and delivery below
   host_stop.unbind();
   deliv.reset();
   server.reset();

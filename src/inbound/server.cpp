@@ -669,6 +669,16 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     opts.auth_mechanisms = auth_mechanisms(*snap, false);
     opts.cram_nonce = [] { return sasl::cram_nonce(); };
     SessionState st(opts, ip, snap, host);
+    // Whatever ends this session (close, error, an exception unwinding this frame), chunks of a
+    // transaction that was never committed are dropped from the spool's index.
+    struct AbortUncommitted {
+      Impl* impl;
+      SessionState* state;
+      ~AbortUncommitted() {
+        if (state->have_qid) impl->q.abort(state->qid);
+        state->have_qid = false;
+      }
+    } abort_uncommitted{self.get(), &st};
     st.ctx.client = core::IpAddress::parse(ip).value_or(core::IpAddress{});
     self->log->info("{}: connect client={}", st.sid, ip);
     st.s.start();
@@ -690,7 +700,6 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         co_await serve(self, conn, st, tls);
       }
     }
-    if (st.have_qid) self->q.abort(st.qid);
     conn->close();
     self->log->info("{}: disconnect client={} messages={}", st.sid, ip, st.messages);
   }
