@@ -42,6 +42,7 @@
 #include "gatehouse/delivery/delivery.hpp"
 #include "gatehouse/dns/cache.hpp"
 #include "gatehouse/dns/cares_resolver.hpp"
+#include "gatehouse/inbound/policy.hpp"
 #include "gatehouse/inbound/server.hpp"
 #include "gatehouse/queue/queue.hpp"
 #include "gatehouse/report/results_store.hpp"
@@ -312,13 +313,16 @@ void print_dkim_dns_check(const fsys::path& data_dir, const service::Registry& r
   const auto& o = info->as_object();
   const std::string name(o.at("dns_name").as_string());
   const std::string record(o.at("record").as_string());
+  auto unchecked = [&](const std::string& why) {
+    std::printf("dns:      could not be checked: %s\n", core::cli::one_line(why).c_str());
+  };
   auto store = open_store(data_dir);
-  if (!store) return;
+  if (!store) return unchecked(store.error().message);
   auto snap = (*store)->load_settings(1);
-  if (!snap) return;
+  if (!snap) return unchecked(snap.error().message);
   boost::asio::io_context ioc;
   auto resolver = cli_resolver(ioc, **snap, std::chrono::seconds(2), 1);
-  if (!resolver) return;
+  if (!resolver) return unchecked(resolver.error().message);
   std::optional<dns::Answer> answer;
   auto q = (*resolver)->query(name, dns::RrType::TXT);
   boost::asio::co_spawn(ioc, std::move(q), [&](std::exception_ptr e, dns::Answer a) {
@@ -336,7 +340,7 @@ void print_dkim_dns_check(const fsys::path& data_dir, const service::Registry& r
   bool warn = true;
   if (!answer || answer->status == dns::Status::temp_failure || answer->status == dns::Status::perm_failure) {
     text = fmt::format("could not be checked: DNS did not answer for {} ({})", name,
-                       answer ? answer->error : std::string("no answer"));
+                       answer ? answer->error : std::string("the query failed"));
   } else if (std::any_of(answer->txt.begin(), answer->txt.end(),
                          [&](const std::string& t) { return squeeze(t) == squeeze(record); })) {
     text = fmt::format("published: {} holds this key's record", name);
@@ -389,9 +393,9 @@ int cmd_check_message(const fsys::path& data_dir, const std::vector<std::string>
   if (!store) return fail(store.error().message);
   auto snap = (*store)->load_settings(1);
   if (!snap) return fail(snap.error().message);
-  auto psl_path = data_dir / std::string(auth::psl::kListFileName);
-  auto psl = fsys::exists(psl_path) ? auth::psl::load_file(psl_path) : auth::psl::List::parse(auth::psl::bundled_list());
-  if (!psl) return fail(psl.error().message);
+  auto psl = auth::psl::load_installed(data_dir);
+  if (!psl.fallback.empty() && fsys::exists(data_dir / std::string(auth::psl::kListFileName)))
+    core::cli::note(fmt::format("warning: {} (using the bundled Public Suffix List)", psl.fallback));
 
   boost::asio::io_context ioc;
   std::unique_ptr<dns::Resolver> resolver;
@@ -411,12 +415,8 @@ int cmd_check_message(const fsys::path& data_dir, const std::vector<std::string>
   req.message = auth::dkim::lf_to_crlf(*text);
   req.authserv_id = core::effective_hostname((*snap)->smtp_hostname);
   req.now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  req.psl = std::make_shared<const auth::psl::List>(std::move(*psl));
-  // The DMARC rules the running gateway would apply (auth.dmarc_* settings).
-  req.dmarc_options.honour_reject = (*snap)->auth_dmarc_honour_reject;
-  req.dmarc_options.header_name = (*snap)->auth_dmarc_header;
-  req.dmarc_options.invalid_from = (*snap)->auth_dmarc_invalid_from == "mark" ? auth::dmarc::InvalidFromAction::mark
-                                                                              : auth::dmarc::InvalidFromAction::reject;
+  req.psl = std::make_shared<const auth::psl::List>(std::move(psl.list));
+  req.dmarc_options = inbound::dmarc_options(**snap);  // the rules the running gateway applies
   std::optional<auth::CheckResult> result;
   auto task = auth::check_message(*resolver, req);
   boost::asio::co_spawn(ioc, std::move(task), [&](std::exception_ptr e, auth::CheckResult r) {
@@ -515,22 +515,14 @@ class SwitchingResolver final : public dns::Resolver {
 // copied into the data directory on first start (where the admin, or a later refresh, replaces
 // it), then loaded. If that fails the bundled list is used as is.
 void load_public_suffixes(const fsys::path& data_dir, auth::psl::Holder& holder, spdlog::logger& log) {
-  const fsys::path installed = data_dir / std::string(auth::psl::kListFileName);
   if (auto r = auth::psl::ensure_installed(data_dir, auth::psl::bundled_list()); !r)
     log.error("psl-install-failed error=\"{}\"", r.error().message);
   else if (*r)
-    log.info("psl-installed file={}", installed.string());
-  auto list = auth::psl::load_file(installed);
-  if (!list) {
-    log.error("psl-load-failed error=\"{}\" (using the bundled list)", list.error().message);
-    list = auth::psl::List::parse(auth::psl::bundled_list());
-  }
-  if (!list) {
-    log.error("psl-load-failed error=\"bundled list: {}\"", list.error().message);
-    return;
-  }
-  log.info("psl-loaded rules={}", list->rule_count());
-  holder.set(std::move(*list));
+    log.info("psl-installed file={}", (data_dir / std::string(auth::psl::kListFileName)).string());
+  auto loaded = auth::psl::load_installed(data_dir);
+  if (!loaded.fallback.empty()) log.error("psl-load-failed error=\"{}\" (using the bundled list)", loaded.fallback);
+  log.info("psl-loaded rules={}", loaded.list.rule_count());
+  holder.set(std::move(loaded.list));
 }
 
 int cmd_run(const fsys::path& data_dir, app::StopSignal& host_stop) {

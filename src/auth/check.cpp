@@ -4,6 +4,7 @@
 // field (only validated domains, selectors and b= prefixes go in).
 #include "gatehouse/auth/check.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 
 #include "dmarc/header_fields.hpp"
@@ -41,22 +42,17 @@ bool safe_token(std::string_view s) {
 
 }  // namespace
 
-MessageParts::MessageParts(std::string_view header_section) {
-  auto m = dkim::split_message(header_section);
+MessageParts::MessageParts(std::string_view message) {
+  auto m = dkim::split_message(message);
   if (!m) return;
+  body = dkim::BodyHashes(m->headers, dkim::VerifyOptions{});
+  body.update(m->body);  // empty for a header section
+  m->body.clear();
   header = std::move(*m);
-  header->body.clear();
-  body = dkim::BodyHashes(header->headers, dkim::VerifyOptions{});
 }
 
 boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, const CheckRequest& req) {
-  MessageParts parts;
-  if (auto m = dkim::split_message(req.message)) {
-    parts.body = dkim::BodyHashes(m->headers, dkim::VerifyOptions{});
-    parts.body.update(m->body);
-    m->body.clear();
-    parts.header = std::move(*m);
-  }
+  MessageParts parts(req.message);
   parts.body.finish();
   co_return co_await check_message(dns, req, parts);
 }
@@ -173,34 +169,25 @@ std::optional<std::string> authserv_id_of(std::string_view v) {
 Expected<ForgedFieldRemoval> remove_forged_fields(std::string_view header_section,
                                                   const std::vector<std::string>& our_ids,
                                                   const std::vector<std::string>& policy_headers) {
-  auto section = dmarc::detail::scan_header_section(header_section, dmarc::kMaxHeaderSection);
-  if (section.over_cap)
-    return make_error(fmt::format("header section longer than {} bytes", dmarc::kMaxHeaderSection));
+  auto named = [](std::string_view name, const std::vector<std::string>& names) {
+    return std::any_of(names.begin(), names.end(),
+                       [&](const std::string& n) { return !n.empty() && core::iequals(name, n); });
+  };
   ForgedFieldRemoval out;
-  out.headers.reserve(header_section.size());
-  for (const auto& f : section.fields) {
-    if (!f.name.empty()) {
-      bool policy = false;
-      for (const auto& p : policy_headers)
-        if (!p.empty() && core::iequals(f.name, p)) policy = true;
-      if (policy) {
-        ++out.removed_policy_headers;
-        continue;
-      }
-      if (core::iequals(f.name, "Authentication-Results")) {
-        auto id = authserv_id_of(f.value);
-        bool ours = false;
-        for (const auto& o : our_ids)
-          if (id && core::iequals(*id, o)) ours = true;
-        if (ours) {
-          ++out.removed_authentication_results;
-          continue;
-        }
-      }
+  auto kept = dmarc::detail::without_fields(header_section, dmarc::kMaxHeaderSection, [&](const auto& f) {
+    if (f.name.empty()) return false;
+    if (named(f.name, policy_headers)) {
+      ++out.removed_policy_headers;
+      return true;
     }
-    out.headers.append(f.raw);
-  }
-  out.headers.append(section.rest);
+    if (!core::iequals(f.name, "Authentication-Results")) return false;
+    auto id = authserv_id_of(f.value);
+    if (!id || !named(*id, our_ids)) return false;
+    ++out.removed_authentication_results;
+    return true;
+  });
+  if (!kept) return make_error(fmt::format("header section longer than {} bytes", dmarc::kMaxHeaderSection));
+  out.headers = std::move(*kept);
   return out;
 }
 

@@ -158,7 +158,7 @@ const std::vector<Entry>& entries() {
         "DKIM-sign mail from relay-allowed or authenticated clients whose From domain has an enabled key"},
        &Settings::auth_dkim_sign},
       {{"psl.url", T::https_url, "https://publicsuffix.org/list/public_suffix_list.dat",
-        "Where the Public Suffix List is downloaded from (drop PUBLICSUFFIX.SEM in the data directory to reload it)"},
+        "Where the Public Suffix List comes from, for the automatic refresh of a later release (today: replace the file, then drop PUBLICSUFFIX.SEM)"},
        &Settings::psl_url},
       {{"log.level", T::log_level, "info",
         "Log detail: trace, debug, info, warn, error, critical or off"},

@@ -101,4 +101,18 @@ std::string HeaderGate::finish() {
   return out;
 }
 
+auth::dmarc::DmarcOptions dmarc_options(const config::Settings& s) {
+  auth::dmarc::DmarcOptions o;
+  o.honour_reject = s.auth_dmarc_honour_reject;
+  o.header_name = s.auth_dmarc_header;
+  o.invalid_from =
+      s.auth_dmarc_invalid_from == "mark" ? auth::dmarc::InvalidFromAction::mark : auth::dmarc::InvalidFromAction::reject;
+  return o;
+}
+
+Expected<auth::dkim::Message> signing_header(std::string_view header_section) {
+  if (header_section.empty() || header_section.ends_with("\r\n")) return auth::dkim::split_message(header_section);
+  return auth::dkim::split_message(std::string(header_section) + "\r\n");
+}
+
 }  // namespace gatehouse::inbound

@@ -186,7 +186,6 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   std::filesystem::path db_path;
   AuthServices auth;
   sasl::LoginThrottle throttle;
-  std::shared_ptr<const auth::psl::List> bundled_psl;  // without auth.psl: loaded on first use (guarded by mu)
   asio::thread_pool auth_pool{1};
   asio::strand<asio::io_context::executor_type> strand;  // owns `listeners`
   std::map<std::string, std::shared_ptr<tcp::acceptor>> listeners;
@@ -347,14 +346,17 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     // Every transaction's header section is held until it is complete (HeaderGate): forged
     // fields are removed, then the message streams to the spool. Checks read the header section
     // and DKIM body hashes computed on the way (never the whole message); signing likewise.
-    bool outbound = false;   // this transaction may relay: sign, do not check
+    // What DKIM signing keeps of a streamed message: its cleaned header section and body hash.
+    struct Signing {
+      std::string header;
+      auth::dkim::BodyHasher body{auth::dkim::Canon::relaxed};
+    };
     bool checks = false;     // run SPF/DKIM/DMARC on this transaction
-    bool sign = false;       // DKIM-sign this transaction if its From domain has a key
     std::optional<auth::SpfOutcome> spf;  // checked at MAIL FROM
     std::string extra_prepend;  // Authentication-Results and the DMARC policy header, or DKIM-Signature
     std::optional<HeaderGate> gate;
     auth::MessageParts parts;  // checks: header fields and body hashes
-    std::optional<auth::dkim::SigningInput> signing;  // sign: header kept, body hashed as it streams
+    std::optional<Signing> signing;  // outgoing mail that may be signed
     std::optional<report::DmarcObservation> dmarc;  // recorded once the outcome is known
 
     void end_transaction() {
@@ -364,49 +366,46 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       parts = auth::MessageParts();
       signing.reset();
       dmarc.reset();
-      checks = sign = outbound = false;
+      checks = false;
     }
   };
 
   enum class Next { close, start_tls };
 
-  std::shared_ptr<const auth::psl::List> public_suffixes() {
-    if (auth.psl) {
-      // An empty list would make every "a.b" its own organization (co.uk included): never use one.
-      auto l = auth.psl->get();
-      if (l && l->rule_count() > 0) return l;
-    }
-    std::lock_guard lk(mu);
-    if (!bundled_psl) {
-      auto l = auth::psl::List::parse(auth::psl::bundled_list());
-      if (l) bundled_psl = std::make_shared<const auth::psl::List>(std::move(*l));
-      else log->error("psl-load-failed error=\"{}\"", l.error().message);
-    }
-    return bundled_psl;
+  // The list app loaded (and reloads on PUBLICSUFFIX.SEM). Null, so no DMARC evaluation, only if
+  // none was given or it is empty (every "a.b" would be its own organization, co.uk included).
+  std::shared_ptr<const auth::psl::List> public_suffixes() const {
+    auto l = auth.psl ? auth.psl->get() : nullptr;
+    return l && l->rule_count() > 0 ? l : nullptr;
   }
 
-  // Every authserv-id this gateway writes: its host names (RFC 8601 §5 removes incoming fields
-  // that claim one of them).
-  static std::vector<std::string> our_authserv_ids(const config::Settings& s, const std::string& host) {
-    std::vector<std::string> ids{host, core::effective_hostname(s.smtp_hostname)};
-    for (const auto& d : s.domains)
-      if (!d.smtp_hostname.empty()) ids.push_back(d.smtp_hostname);
-    return ids;
+  // Which incoming fields are forged, per settings generation (not per message):
+  //  - Authentication-Results claiming one of our authserv-ids: every host name the gateway greets
+  //    with (smtp.hostname, else the system's, and each domain's --smtp-hostname; RFC 8601 §5);
+  //  - the policy header, under its configured name and the product's default (mail-client rules
+  //    written for the default must not be fooled after a rename).
+  struct ForgedFields {
+    std::vector<std::string> our_ids;
+    std::vector<std::string> policy_names;
+  };
+  PerGeneration<ForgedFields> forged_fields_cache;
+  std::shared_ptr<const ForgedFields> forged_fields(const config::Settings& s) {
+    return forged_fields_cache.get(s, mu, [&] {
+      ForgedFields f;
+      f.our_ids.push_back(core::effective_hostname(s.smtp_hostname));
+      for (const auto& d : s.domains)
+        if (!d.smtp_hostname.empty()) f.our_ids.push_back(d.smtp_hostname);
+      f.policy_names.push_back(s.auth_dmarc_header);
+      if (!core::iequals(s.auth_dmarc_header, auth::dmarc::kDefaultHeaderName))
+        f.policy_names.emplace_back(auth::dmarc::kDefaultHeaderName);
+      return f;
+    });
   }
 
-  // The policy header names removed from every message: the configured one and the product's
-  // default (mail-client rules written for the default must not be fooled after a rename).
-  static std::vector<std::string> policy_header_names(const config::Settings& s) {
-    std::vector<std::string> names{s.auth_dmarc_header};
-    if (!core::iequals(s.auth_dmarc_header, auth::dmarc::kDefaultHeaderName))
-      names.emplace_back(auth::dmarc::kDefaultHeaderName);
-    return names;
-  }
-
-  // The header section of a message that is not checked, without forged fields (HeaderGate).
+  // The header section of a message without forged fields (HeaderGate).
   std::string clean_header(const SessionState& st, std::string_view header_section) {
-    auto r = auth::remove_forged_fields(header_section, our_authserv_ids(*st.snap, st.host),
-                                        policy_header_names(*st.snap));
+    auto forged = forged_fields(*st.snap);
+    auto r = auth::remove_forged_fields(header_section, forged->our_ids, forged->policy_names);
     if (!r) return std::string(header_section);  // over the cap: HeaderGate never passes one
     if (r->removed_policy_headers > 0)
       log->info("{}: removed-forged-header name={} count={}", st.sid, st.snap->auth_dmarc_header,
@@ -425,10 +424,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     st.end_transaction();
   }
 
-  // Spools bytes of the current transaction (and feeds the DKIM signer, if any).
+  // Spools bytes of the current transaction.
   void spool(SessionState& st, std::string bytes) {
     if (bytes.empty()) return;
-    if (st.signing) st.signing->update(bytes);
     if (!st.have_qid) {
       st.qid = q.new_id();
       st.have_qid = true;
@@ -442,28 +440,28 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   static awaitable<smtp::Reply> on_mail(std::shared_ptr<Impl> self, SessionState& st) {
     const auto& snap = *st.snap;
     st.end_transaction();
-    st.outbound = st.ctx.authenticated || snap.relay_allowed(st.ctx.client);
-    st.checks = !st.outbound && (snap.auth_spf || snap.auth_dkim_verify || snap.auth_dmarc);
-    {
-      Impl* impl = self.get();
-      SessionState* state = &st;
-      HeaderGate::Body body;
-      if (st.checks) body = [state](std::string_view b) { state->parts.body.update(b); };
-      st.gate.emplace(
-          auth::dmarc::kMaxHeaderSection,
-          [impl, state](std::string_view h) {
-            // The checks see the header section as received; the spool gets it cleaned.
-            if (state->checks) state->parts = auth::MessageParts(h);
-            return impl->clean_header(*state, h);
-          },
-          std::move(body));
-    }
-    if (st.outbound) {
-      st.sign = snap.auth_dkim_sign &&
-                std::any_of(snap.dkim_keys.begin(), snap.dkim_keys.end(), [](const auto& k) { return k.enabled; });
-      if (st.sign) st.signing.emplace(auth::dkim::Canon::relaxed);
-      co_return smtp::Reply{250, {2, 1, 0}, "Ok"};
-    }
+    const bool outbound = st.ctx.authenticated || snap.relay_allowed(st.ctx.client);
+    st.checks = !outbound && (snap.auth_spf || snap.auth_dkim_verify || snap.auth_dmarc);
+    if (outbound && snap.auth_dkim_sign &&
+        std::any_of(snap.dkim_keys.begin(), snap.dkim_keys.end(), [](const auto& k) { return k.enabled; }))
+      st.signing.emplace();
+    // One pass over the message feeds everything: the checks see the header section as received,
+    // signing and the spool see it cleaned; both hash the body on its way to the spool.
+    Impl* impl = self.get();
+    SessionState* state = &st;
+    st.gate.emplace(
+        auth::dmarc::kMaxHeaderSection,
+        [impl, state](std::string_view h) {
+          if (state->checks) state->parts = auth::MessageParts(h);
+          std::string cleaned = impl->clean_header(*state, h);
+          if (state->signing) state->signing->header = cleaned;
+          return cleaned;
+        },
+        [state](std::string_view b) {
+          if (state->checks) state->parts.body.update(b);
+          if (state->signing) state->signing->body.update(b);
+        });
+    if (outbound) co_return smtp::Reply{250, {2, 1, 0}, "Ok"};
     if (!snap.auth_spf) co_return smtp::Reply{250, {2, 1, 0}, "Ok"};
     const auto& from = st.s.transaction().mail_from;
     // RFC 7208 §4.6.4: the whole evaluation stops after 20 s with temperror.
@@ -517,7 +515,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   // would be worse.
   void sign_message(SessionState& st) {
     const auto& snap = *st.snap;
-    auto msg = st.signing->header();
+    auto msg = signing_header(st.signing->header);
     if (!msg) {
       log->warn("{}: dkim-not-signed reason=\"{}\"", st.sid, msg.error().message);
       return;
@@ -545,7 +543,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     const auth::dkim::Signer& signer = own ? *own : it->second.signer;
     auth::dkim::SignRequest req;
     req.message = &*msg;
-    req.body_digest = st.signing->finish_body();
+    req.body_digest = st.signing->body.finish();
     req.domain = key->domain;
     req.selector = key->selector;
     req.now = unix_now();
@@ -572,10 +570,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     req.authserv_id = st.host;
     req.now = unix_now();
     req.sample = static_cast<unsigned>(std::random_device{}() % 100);
-    req.dmarc_options.honour_reject = snap.auth_dmarc_honour_reject;
-    req.dmarc_options.header_name = snap.auth_dmarc_header;
-    req.dmarc_options.invalid_from = snap.auth_dmarc_invalid_from == "mark" ? auth::dmarc::InvalidFromAction::mark
-                                                                             : auth::dmarc::InvalidFromAction::reject;
+    req.dmarc_options = dmarc_options(snap);
     req.psl = self->public_suffixes();
     req.spf = snap.auth_spf;
     req.dkim = snap.auth_dkim_verify;

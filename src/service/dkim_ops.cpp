@@ -16,6 +16,7 @@
 #include "gatehouse/core/cli.hpp"
 #include "gatehouse/core/strings.hpp"
 #include "gatehouse/tls/certificate.hpp"
+#include "with_store.hpp"
 
 namespace gatehouse::service {
 
@@ -86,17 +87,13 @@ boost::json::object info_json(const DkimKeyInfo& k) {
           {"txt", auth::dkim::quote_txt(k.record)}};
 }
 
-bool get_bool(const Params& p, std::string_view key) {
-  auto* v = p.if_contains(key);
-  return v != nullptr && v->is_bool() && v->as_bool();
-}
-
+// Runs `fn(keys)` on a freshly opened configuration database.
 template <class Fn>
 Result with_keys(const std::filesystem::path& db, Fn fn) {
-  auto st = config::Store::open(db);
-  if (!st) return st.error();
-  DkimKeys keys(**st);
-  return fn(keys);
+  return detail::with_store(db, [&](config::Store& s) {
+    DkimKeys keys(s);
+    return fn(keys);
+  });
 }
 
 }  // namespace

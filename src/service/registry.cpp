@@ -44,4 +44,9 @@ std::optional<std::string> get_optional_string(const Params& p, std::string_view
   return std::string(v->as_string());
 }
 
+bool get_bool(const Params& p, std::string_view key) {
+  auto* v = p.if_contains(key);
+  return v != nullptr && v->is_bool() && v->as_bool();
+}
+
 }  // namespace gatehouse::service

@@ -11,6 +11,7 @@
 #include "gatehouse/tls/cert_store.hpp"
 #include "gatehouse/tls/certificate.hpp"
 #include "gatehouse/tlspolicy/list_store.hpp"
+#include "with_store.hpp"
 
 namespace gatehouse::service {
 
@@ -55,18 +56,7 @@ Expected<tlspolicy::ListKind> get_list(const Params& p) {
   return *k;
 }
 
-bool get_bool(const Params& p, std::string_view key) {
-  auto* v = p.if_contains(key);
-  return v != nullptr && v->is_bool() && v->as_bool();
-}
-
-// Runs `fn(store)` on a freshly opened configuration database.
-template <class Fn>
-Result with_store(const std::filesystem::path& db, Fn fn) {
-  auto st = config::Store::open(db);
-  if (!st) return st.error();
-  return fn(**st);
-}
+using detail::with_store;
 
 }  // namespace
 

@@ -149,6 +149,12 @@ class SmtpSink:
                 out.append(data)
         return out
 
+    def message_with(self, needle, timeout=20):
+        """The first complete message that contains `needle` (bytes), waiting up to `timeout`."""
+        def find():
+            return next((m for m in self.messages() if needle in m), None)
+        return wait_until(find, timeout=timeout, what=f"delivery of a message with {needle!r}")
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()

@@ -9,6 +9,7 @@ dkim=fail."""
 import base64
 import os
 import re
+import shutil
 import smtplib
 import subprocess
 import tempfile
@@ -16,7 +17,7 @@ import time
 import unittest
 
 from harness import (Dnsmasq, Gateway, SmtpSink, can_unshare, dkim_record_from_show, dkimpy_sign, dkimpy_verify,
-                     opendkim_sign, opendkim_verify, txt_strings, wait_until)
+                     opendkim_sign, opendkim_verify, txt_strings)
 
 MESSAGE = (b"From: Alice <alice@%s>\r\n"
            b"To: Bob <bob@remote.example>\r\n"
@@ -35,12 +36,7 @@ MESSAGE = (b"From: Alice <alice@%s>\r\n"
 
 def delivered_with_id(sink, tag):
     """The message whose Message-ID is <tag@...>, once the sink has it."""
-    def find():
-        for m in sink.messages():
-            if b"<%s@" % tag.encode() in m:
-                return m
-        return None
-    return wait_until(find, timeout=20, what=f"delivery of {tag}")
+    return sink.message_with(b"<%s@" % tag.encode())
 
 
 def signed_part(delivered):
@@ -239,7 +235,7 @@ class DkimVerifyingTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.dns.cleanup()
-        subprocess.run(["rm", "-rf", cls.tmp])
+        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def setUp(self):
         self.sink = SmtpSink().start()

@@ -49,12 +49,7 @@ class InboundAuthTest(unittest.TestCase):
             return s.data(body)
 
     def delivered(self, tag):
-        def find():
-            for m in self.sink.messages():
-                if tag in m:
-                    return m.replace(b"\r\n", b"\n")
-            return None
-        return wait_until(find, timeout=20, what=f"delivery of {tag!r}")
+        return self.sink.message_with(tag).replace(b"\r\n", b"\n")
 
     def set(self, key, value):
         self.gw.cli("config", "set", key, value)

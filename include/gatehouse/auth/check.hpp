@@ -54,9 +54,10 @@ struct MessageParts {
   dkim::BodyHashes body;                // fed with the body, then finish()ed before checking
 
   MessageParts() = default;
-  // From the complete header section (fields and the empty line that ends it, or the whole
-  // message if it has none): splits it and sets up the body hashes its signatures need.
-  explicit MessageParts(std::string_view header_section);
+  // From the complete header section (fields and the empty line that ends it; then feed the
+  // body), or from a whole message (its body is hashed at once): splits the fields and sets up
+  // the body hashes their signatures need.
+  explicit MessageParts(std::string_view message);
 };
 // `dns`, `req` and `parts` must outlive the awaitable; req.message is not read.
 boost::asio::awaitable<CheckResult> check_message(dns::Resolver& dns, const CheckRequest& req,

@@ -366,25 +366,6 @@ class Signer {
   unsigned bits_ = 0;
 };
 
-// A message as it streams past (DATA/BDAT chunks cut anywhere) reduced to what signing needs:
-// the header section, kept (at most kMaxHeaderBlock bytes), and the body, hashed with
-// `body_canon` as it arrives (never kept). The bytes themselves go to the spool unchanged.
-class SigningInput {
- public:
-  explicit SigningInput(Canon body_canon = Canon::relaxed);
-  void update(std::string_view chunk);
-  // After the last chunk. The header section's fields with their CRLFs, without the empty line
-  // that ends it (a message without one is all header); error if it exceeds kMaxHeaderBlock.
-  Expected<Message> header() const;
-  BodyDigest finish_body();  // once
-
- private:
-  std::string header_;
-  bool header_done_ = false;
-  bool too_long_ = false;
-  BodyHasher body_;
-};
-
 // Loads request.private_key and signs. try_sign says why it cannot; sign returns "" then.
 Expected<std::string> try_sign(const SignRequest& request);
 std::string sign(const SignRequest& request);

@@ -134,6 +134,14 @@ std::string_view bundled_list();
 // Reads (at most List::kMaxListSize bytes) and parses one list file. Errors name the file.
 Expected<List> load_file(const std::filesystem::path& file);
 
+// The list to use for a data directory: <data_dir>/effective_tld_names.dat, or the bundled list
+// when that file is missing or does not parse (`fallback` then says why; empty otherwise).
+struct Loaded {
+  List list;
+  std::string fallback;
+};
+Loaded load_installed(const std::filesystem::path& data_dir);
+
 // For the application to call periodically (e.g. once a minute). nullopt: no semaphore in
 // `data_dir`. Otherwise the semaphore is deleted first (so one dropped during the reload asks for
 // another), then <data_dir>/effective_tld_names.dat is loaded and swapped into `holder`. The

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "gatehouse/auth/dkim.hpp"
+#include "gatehouse/auth/dmarc.hpp"
 #include "gatehouse/config/settings.hpp"
 #include "gatehouse/core/ipnet.hpp"
 #include "gatehouse/smtp/reply.hpp"
@@ -70,6 +72,16 @@ class HeaderGate {
   bool passing_ = false;
   bool overflowed_ = false;
 };
+
+// The DMARC rules the settings ask for (auth.dmarc_honour_reject, auth.dmarc_header,
+// auth.dmarc_invalid_from): what inbound applies and `gatehouse check-message` shows.
+auth::dmarc::DmarcOptions dmarc_options(const config::Settings& s);
+
+// The fields to DKIM-sign, from the header section a HeaderGate passed to its Clean callback
+// (with the empty line that ends it, or the whole message when it is all header, which may lack
+// its final CRLF: one is added so every field is complete). The body is hashed from the gate's
+// Body callback.
+Expected<auth::dkim::Message> signing_header(std::string_view header_section);
 
 // RFC 5322 date-time in UTC, e.g. "Mon, 23 Nov 2026 11:12:41 +0000".
 std::string rfc5322_date(std::chrono::system_clock::time_point t);

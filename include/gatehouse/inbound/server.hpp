@@ -25,8 +25,8 @@ namespace spdlog { class logger; }
 namespace gatehouse::inbound {
 
 // What the SPF/DKIM/DMARC checks and DKIM signing use besides the settings snapshot. Every member
-// may be null: no list (organizational domains then come from the bundled list), no results
-// database, no DMARC log.
+// may be null: no list (then DMARC is not evaluated: it has no organizational domains), no
+// results database, no DMARC log.
 struct AuthServices {
   const auth::psl::Holder* psl = nullptr;           // the Public Suffix List, reloadable (PUBLICSUFFIX.SEM)
   report::ResultsStore* results = nullptr;          // per-message DMARC results (reports.db)

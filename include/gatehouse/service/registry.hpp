@@ -38,5 +38,6 @@ class Registry {
 // Parameter helpers: errors name the parameter.
 Expected<std::string> get_string(const Params& p, std::string_view key);
 std::optional<std::string> get_optional_string(const Params& p, std::string_view key);
+bool get_bool(const Params& p, std::string_view key);  // absent or not a boolean: false
 
 }  // namespace gatehouse::service

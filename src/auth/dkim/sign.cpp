@@ -228,43 +228,4 @@ std::string sign(const SignRequest& request) {
   return r ? std::move(*r) : std::string{};
 }
 
-SigningInput::SigningInput(Canon body_canon) : body_(body_canon) {}
-
-void SigningInput::update(std::string_view chunk) {
-  if (header_done_) {
-    body_.update(chunk);
-    return;
-  }
-  const std::size_t old = header_.size();
-  header_.append(chunk);
-  if (header_.starts_with("\r\n")) {  // an empty header section: the body starts at once
-    body_.update(std::string_view(header_).substr(2));
-    header_.clear();
-    header_done_ = true;
-    return;
-  }
-  // The empty line may straddle two chunks: look back 3 bytes.
-  auto end = header_.find("\r\n\r\n", old >= 3 ? old - 3 : 0);
-  if (end != std::string::npos) {
-    body_.update(std::string_view(header_).substr(end + 4));
-    header_.resize(end + 2);
-    header_done_ = true;
-  } else if (header_.size() > kMaxHeaderBlock) {
-    too_long_ = true;
-    header_done_ = true;  // the rest is body for hashing purposes; header() refuses
-    header_.clear();
-    header_.shrink_to_fit();
-  }
-}
-
-Expected<Message> SigningInput::header() const {
-  if (too_long_) return make_error(fmt::format("header section longer than {} bytes", kMaxHeaderBlock));
-  std::string block = header_;
-  if (!header_done_ && !block.empty() && !block.ends_with("\r\n")) block += "\r\n";
-  block += "\r\n";
-  return split_message(block);
-}
-
-BodyDigest SigningInput::finish_body() { return body_.finish(); }
-
 }  // namespace gatehouse::auth::dkim

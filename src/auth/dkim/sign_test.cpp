@@ -219,43 +219,6 @@ TEST_F(DkimSign, StreamingBodyDigestMatches) {
   EXPECT_EQ(a, b);  // RSA PKCS#1 v1.5 is deterministic
 }
 
-TEST_F(DkimSign, SigningInputFromChunksCutAnywhere) {
-  const std::string wire = lf_to_crlf(kText);
-  const std::string whole = sign(request(*rsa_));
-  for (std::size_t step : {1u, 2u, 3u, 7u, 64u, 100000u}) {
-    SigningInput in(Canon::relaxed);
-    for (std::size_t i = 0; i < wire.size(); i += step) in.update(std::string_view(wire).substr(i, step));
-    auto header = in.header();
-    ASSERT_TRUE(header) << header.error().message;
-    EXPECT_EQ(header->headers.size(), msg_.headers.size()) << "step " << step;
-    EXPECT_TRUE(header->body.empty());
-    SignRequest r = request(*rsa_);
-    r.message = &*header;
-    r.body_digest = in.finish_body();
-    EXPECT_EQ(sign(r), whole) << "step " << step;  // RSA PKCS#1 v1.5 is deterministic
-  }
-  // A message that is all header (no empty line, no final CRLF) still gives its fields.
-  SigningInput only;
-  only.update("From: a@example.com\r\nSubject: x");
-  auto h = only.header();
-  ASSERT_TRUE(h);
-  ASSERT_EQ(h->headers.size(), 2u);
-  EXPECT_EQ(h->headers[1].raw, "Subject: x\r\n");
-  // An empty header section: everything is body.
-  SigningInput none;
-  none.update("\r");
-  none.update("\nFrom: not a header\r\n");
-  auto nh = none.header();
-  ASSERT_TRUE(nh);
-  EXPECT_TRUE(nh->headers.empty());
-  EXPECT_EQ(none.finish_body().canonical_length, 20u);  // "From: not a header\r\n"
-  // An endless header section is refused, not kept.
-  SigningInput endless;
-  const std::string line = "X-Filler: " + std::string(990, 'x') + "\r\n";
-  for (std::size_t n = 0; n <= kMaxHeaderBlock / line.size() + 1; ++n) endless.update(line);
-  EXPECT_FALSE(endless.header());
-}
-
 TEST_F(DkimSign, Refusals) {
   auto refuse = [&](SignRequest r, const std::string& why) {
     auto s = try_sign(r);

@@ -59,6 +59,18 @@ HeaderSection scan_header_section(std::string_view block, std::size_t cap) {
   return out;
 }
 
+std::optional<std::string> without_fields(std::string_view block, std::size_t cap,
+                                          const std::function<bool(const Field&)>& drop) {
+  auto section = scan_header_section(block, cap);
+  if (section.over_cap) return std::nullopt;
+  std::string out;
+  out.reserve(block.size());
+  for (const auto& f : section.fields)
+    if (!drop(f)) out.append(f.raw);
+  out.append(section.rest);
+  return out;
+}
+
 std::string unfold(std::string_view value) {
   std::string out;
   out.reserve(value.size());

@@ -96,19 +96,14 @@ Action invalid_from_action(const FromDomain& from, const DmarcOptions& options) 
 
 Expected<HeaderRemoval> remove_header_fields(std::string_view header_block, std::string_view name) {
   if (name.empty()) return make_error("remove_header_fields: empty field name");
-  auto section = detail::scan_header_section(header_block, kMaxHeaderSection);
-  if (section.over_cap)
-    return make_error(fmt::format("header section longer than {} bytes", kMaxHeaderSection));
   HeaderRemoval out;
-  out.headers.reserve(header_block.size());
-  for (const auto& f : section.fields) {
-    if (!f.name.empty() && core::iequals(f.name, name)) {
-      ++out.removed;
-      continue;
-    }
-    out.headers.append(f.raw);
-  }
-  out.headers.append(section.rest);
+  auto kept = detail::without_fields(header_block, kMaxHeaderSection, [&](const detail::Field& f) {
+    bool drop = !f.name.empty() && core::iequals(f.name, name);
+    if (drop) ++out.removed;
+    return drop;
+  });
+  if (!kept) return make_error(fmt::format("header section longer than {} bytes", kMaxHeaderSection));
+  out.headers = std::move(*kept);
   return out;
 }
 

@@ -101,4 +101,17 @@ Expected<bool> ensure_installed(const stdfs::path& data_dir, std::string_view bu
   return true;
 }
 
+Loaded load_installed(const stdfs::path& data_dir) {
+  Loaded out;
+  const auto file = data_dir / std::string(kListFileName);
+  if (!exists_file(file)) out.fallback = fmt::format("{} does not exist", file.string());
+  else if (auto l = load_file(file)) out.list = std::move(*l);
+  else out.fallback = l.error().message;
+  if (!out.fallback.empty()) {
+    auto bundled = List::parse(bundled_list());  // compiled in and tested: always parses
+    if (bundled) out.list = std::move(*bundled);
+  }
+  return out;
+}
+
 }  // namespace gatehouse::auth::psl

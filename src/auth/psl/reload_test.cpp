@@ -179,6 +179,23 @@ TEST(PslCheckReload, BadListKeepsTheOldOneAndDeletesTheSemaphore) {
   EXPECT_EQ(h.generation(), 0u);
 }
 
+TEST(PslLoadInstalled, TheDataDirectoryListElseTheBundledOneWithTheReason) {
+  TempDir d;
+  auto missing = load_installed(d.path());
+  EXPECT_THAT(missing.fallback, HasSubstr("does not exist"));
+  EXPECT_GT(missing.list.rule_count(), 10000u);  // the bundled list
+
+  write(d.path() / "effective_tld_names.dat", kListB);
+  auto ok = load_installed(d.path());
+  EXPECT_EQ(ok.fallback, "");
+  EXPECT_LT(ok.list.rule_count(), 100u);
+
+  write(d.path() / "effective_tld_names.dat", "// ===BEGIN ICANN DOMAINS===\ncom\n");  // truncated
+  auto broken = load_installed(d.path());
+  EXPECT_THAT(broken.fallback, HasSubstr("no END marker"));
+  EXPECT_GT(broken.list.rule_count(), 10000u);
+}
+
 TEST(PslBundled, TheShippedListIsCompiledIn) {
   const std::string shipped(bundled_list());
   EXPECT_EQ(shipped, read(fs::path(GATEHOUSE_TEST_DATA) / "auth/psl/public_suffix_list.dat"));
